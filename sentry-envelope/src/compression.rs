@@ -229,7 +229,12 @@ impl BodyDecoder {
             // Decided on the first two bytes: zlib header or raw deflate.
             ContentEncoding::Deflate => Inner::Identity(out),
             ContentEncoding::Br => Inner::Br(Box::new(brotli::DecompressorWriter::new(out, 4096))),
-            ContentEncoding::Zstd => match zstd::stream::raw::Decoder::new() {
+            ContentEncoding::Zstd => match zstd::stream::raw::Decoder::new().and_then(|mut d| {
+                // A frame may not ask for a window over 16 MiB (the format
+                // allows 128 MiB by default).
+                d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(24))?;
+                Ok(d)
+            }) {
                 Ok(decoder) => Inner::Zstd(Box::new(ZstdSink {
                     decoder,
                     out,

@@ -55,6 +55,8 @@
 //! - [`protocol`]: serde schemas of the payloads, which keep unknown fields.
 //! - [`store`]: the legacy `/store/` body.
 
+#![forbid(unsafe_code)]
+
 mod auth;
 mod category;
 mod compression;

@@ -10,3 +10,5 @@
 //! - saving an event, idempotent on its event id.
 //!
 //! Nothing is implemented yet.
+
+#![forbid(unsafe_code)]

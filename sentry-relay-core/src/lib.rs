@@ -17,3 +17,5 @@
 //! format. Nothing is implemented yet.
 //!
 //! [`sentry-envelope`]: https://docs.rs/sentry-envelope
+
+#![forbid(unsafe_code)]

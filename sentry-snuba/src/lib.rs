@@ -11,3 +11,5 @@
 //!   and issue search compiled to SnQL.
 //!
 //! Nothing is implemented yet.
+
+#![forbid(unsafe_code)]

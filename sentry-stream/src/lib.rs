@@ -7,3 +7,5 @@
 //! small consumer framework with batching, commits and dead letters for
 //! custom consumers. Topic names are Sentry's (`ingest-events`, `events`,
 //! `snuba-commit-log`, ...). Nothing is implemented yet.
+
+#![forbid(unsafe_code)]

@@ -5,3 +5,5 @@
 //! (uploaded by `sentry-cli` or fetched from symbol sources), JavaScript frames
 //! through the `sourcemap` crate, and the caches in front of both. Nothing is
 //! implemented yet.
+
+#![forbid(unsafe_code)]

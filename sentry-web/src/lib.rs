@@ -5,3 +5,5 @@
 //! bearer-token auth and cursor pagination, so that `sentry-cli` and users'
 //! scripts work against it, and the server-rendered web UI. Nothing is
 //! implemented yet.
+
+#![forbid(unsafe_code)]

@@ -2,6 +2,8 @@
 //!
 //! Thin by design: it parses the command line and calls into the crates.
 
+#![forbid(unsafe_code)]
+
 mod inspect;
 
 use clap::{Parser, Subcommand};

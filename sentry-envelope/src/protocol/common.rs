@@ -211,8 +211,31 @@ impl Serialize for Level {
 
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Ok(Level::from_name(&name))
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a level name or a Python logging level number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Level, E> {
+                Ok(Level::from_name(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Level, E> {
+                // raven-python sends the `logging` module's numbers.
+                Ok(match v {
+                    10 => Level::Debug,
+                    20 => Level::Info,
+                    30 => Level::Warning,
+                    40 => Level::Error,
+                    50 => Level::Fatal,
+                    other => Level::Other(other.to_string()),
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Level, E> {
+                Ok(Level::Other(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -432,6 +455,14 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<Level>(json!("loud")).unwrap(),
             Level::Other("loud".into())
+        );
+        assert_eq!(
+            serde_json::from_value::<Level>(json!(40)).unwrap(),
+            Level::Error
+        );
+        assert_eq!(
+            serde_json::from_value::<Level>(json!(41)).unwrap(),
+            Level::Other("41".into())
         );
     }
 
