@@ -1,0 +1,3 @@
+//! Tests of the `sentry` binary as a user runs it.
+
+mod inspect;
