@@ -9,6 +9,10 @@
 //! Run with `cargo bench -p sentry-envelope`; figures are in
 //! `book/src/benchmarks.md`.
 
+// Tests read their own fixtures whole and fail loudly: the guards for
+// untrusted input do not apply here.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use std::io::Write;
 
 use bytes::Bytes;
@@ -65,18 +69,18 @@ fn envelope_with(event: &[u8], attachment: Option<&[u8]>) -> Vec<u8> {
           \"sdk\":{\"name\":\"sentry.python\",\"version\":\"2.75.0\"},\
           \"trace\":{\"trace_id\":\"5b8efff798038103d269b633813fc60c\",\"public_key\":\"e12d836b15bb49d7bbf99e64295d995b\"}}\n",
     );
-    write!(
+    writeln!(
         out,
-        "{{\"type\":\"event\",\"content_type\":\"application/json\",\"length\":{}}}\n",
+        "{{\"type\":\"event\",\"content_type\":\"application/json\",\"length\":{}}}",
         event.len()
     )
     .unwrap();
     out.extend_from_slice(event);
     out.push(b'\n');
     if let Some(data) = attachment {
-        write!(
+        writeln!(
             out,
-            "{{\"type\":\"attachment\",\"filename\":\"core.dump\",\"length\":{}}}\n",
+            "{{\"type\":\"attachment\",\"filename\":\"core.dump\",\"length\":{}}}",
             data.len()
         )
         .unwrap();

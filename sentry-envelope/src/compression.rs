@@ -336,7 +336,7 @@ impl BodyDecoder {
                 (*d).into_inner()
                     .map_err(|_| io::Error::other("truncated brotli stream"))
             }),
-            Inner::Zstd(d) => d.finish(),
+            Inner::Zstd(d) => (*d).finish(),
             Inner::Failed => Err(io::Error::other("decoder failed earlier")),
         };
         match result {
@@ -395,7 +395,7 @@ impl ZstdSink {
         self.run(zstd::stream::raw::InBuffer::around(chunk))
     }
 
-    fn finish(mut self: Box<Self>) -> io::Result<CappedBuf> {
+    fn finish(mut self) -> io::Result<CappedBuf> {
         self.run(zstd::stream::raw::InBuffer::around(&[]))?;
         if !self.frame_done {
             return Err(io::Error::new(

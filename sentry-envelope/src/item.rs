@@ -169,8 +169,10 @@ impl ItemType {
 
 names! {
     /// What an attachment is (its `attachment_type` header).
+    #[derive(Default)]
     AttachmentType, "An attachment type this version does not know, kept verbatim.",
-    /// A plain file.
+    /// A plain file (the default).
+    #[default]
     Attachment => "event.attachment",
     /// A minidump of a native crash.
     Minidump => "event.minidump",
@@ -188,12 +190,6 @@ names! {
     UnrealLogs => "unreal.logs",
     /// A PlayStation crash dump.
     Prosperodump => "playstation.prosperodump",
-}
-
-impl Default for AttachmentType {
-    fn default() -> Self {
-        AttachmentType::Attachment
-    }
 }
 
 /// The headers of an item, the JSON line before its payload.

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use sentry_envelope::{ContentEncoding, Envelope, Limits, decompress, read_capped};
 use serde_json::{Value, json};
@@ -91,7 +90,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<Result<Value, String>> {
         Ok(body) => body,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let envelope = match Envelope::parse(Bytes::from(body), &limits) {
+    let envelope = match Envelope::parse(body, &limits) {
         Ok(envelope) => envelope,
         Err(e) => return Ok(Err(e.to_string())),
     };

@@ -158,10 +158,8 @@ fn check_item(fixture: &str, item: &sentry_envelope::Item, seen: &mut Seen) -> R
                 drop(check_lossless::<Span>(payload).map_err(wrap)?);
             }
         }
-        ItemType::Attachment => {
-            if item.headers.filename.is_none() {
-                return Err(wrap("attachment without filename".into()));
-            }
+        ItemType::Attachment if item.headers.filename.is_none() => {
+            return Err(wrap("attachment without filename".into()));
         }
         _ => {}
     }

@@ -1,3 +1,7 @@
 //! Tests of the `sentry` binary as a user runs it.
 
+// Tests read their own fixtures whole and fail loudly: the guards for
+// untrusted input do not apply here.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 mod inspect;
