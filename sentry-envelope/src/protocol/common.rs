@@ -126,7 +126,14 @@ impl Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_secs_f64())
+        let secs = self.as_secs_f64();
+        if Timestamp::from_secs_f64(secs) == Some(*self) {
+            serializer.serialize_f64(secs)
+        } else {
+            // Far from the epoch a double cannot hold microseconds; the
+            // string form is exact.
+            serializer.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        }
     }
 }
 
@@ -437,6 +444,11 @@ mod tests {
         let int: Timestamp = serde_json::from_value(json!(1_700_000_000)).unwrap();
         assert_eq!(serde_json::to_value(int).unwrap(), json!(1_700_000_000.0));
         assert!(serde_json::from_value::<Timestamp>(json!("yesterday")).is_err());
+        // Found by fuzzing: far from the epoch, a double loses microseconds.
+        let old: Timestamp = serde_json::from_value(json!("1013-11-23T11:13:30.238969Z")).unwrap();
+        let written = serde_json::to_value(old).unwrap();
+        assert_eq!(written, json!("1013-11-23T11:13:30.238969Z"));
+        assert_eq!(serde_json::from_value::<Timestamp>(written).unwrap(), old);
         assert!(serde_json::from_value::<Timestamp>(json!(1e300)).is_err());
     }
 
