@@ -152,7 +152,10 @@ impl Auth {
     /// ```
     pub fn from_header(value: &str) -> Result<Auth, AuthError> {
         let mut rest = value.trim();
-        if rest.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("sentry")) {
+        if rest
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sentry"))
+        {
             let after = &rest[6..];
             // "Sentry key=..." or "Sentry,key=..."; but "sentry_key=..." has no prefix.
             if after.starts_with([' ', '\t', ',']) {

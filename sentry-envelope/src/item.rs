@@ -308,12 +308,12 @@ impl Item {
                     .other
                     .get("span_count")
                     .and_then(Value::as_u64)
-                    .unwrap_or(0) as usize;
+                    .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
                 vec![
                     (C::Transaction, n),
                     (C::TransactionIndexed, n),
-                    (C::Span, n + spans),
-                    (C::SpanIndexed, n + spans),
+                    (C::Span, n.saturating_add(spans)),
+                    (C::SpanIndexed, n.saturating_add(spans)),
                 ]
             }
             ItemType::Security | ItemType::RawSecurity => vec![(C::Security, n)],
@@ -425,6 +425,11 @@ mod tests {
         let mut tx = Item::new(ItemType::Transaction, "{}");
         tx.headers.other.insert("span_count".into(), 4.into());
         assert!(tx.quantities().contains(&(DataCategory::Span, 5)));
+        // Found by fuzzing: a huge span_count saturates instead of overflowing.
+        tx.headers
+            .other
+            .insert("span_count".into(), u64::MAX.into());
+        assert!(tx.quantities().contains(&(DataCategory::Span, usize::MAX)));
         // item_count only counts for containers.
         let mut event = Item::new(ItemType::Event, "{}");
         event.headers.item_count = Some(9);

@@ -93,4 +93,15 @@ mod tests {
         ));
         assert!(from_json_slice::<serde_json::Value>(b"[[1]]", 2).is_ok());
     }
+
+    #[test]
+    fn floats_round_trip_exactly() {
+        // Found by fuzzing: without serde_json's `float_roundtrip`, parsing
+        // this prints back as a different double.
+        let text = br#"{"x":0.0101791238784790039}"#;
+        let event: super::Event = from_json_slice(text, 10).unwrap();
+        let again: super::Event =
+            from_json_slice(&serde_json::to_vec(&event).unwrap(), 10).unwrap();
+        assert_eq!(event, again);
+    }
 }
