@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -83,7 +83,8 @@ impl Timestamp {
         Timestamp(DateTime::from_timestamp_micros(micros).unwrap_or(dt))
     }
 
-    /// From seconds since the epoch; `None` when out of range or not finite.
+    /// From seconds since the epoch; `None` when not finite or outside the
+    /// years 0 to 9999 (what RFC 3339 can write).
     pub fn from_secs_f64(secs: f64) -> Option<Self> {
         if !secs.is_finite() {
             return None;
@@ -92,7 +93,11 @@ impl Timestamp {
         if micros.abs() > 9.0e18 {
             return None;
         }
-        DateTime::from_timestamp_micros(micros as i64).map(Timestamp)
+        DateTime::from_timestamp_micros(micros as i64).and_then(Self::in_range)
+    }
+
+    fn in_range(dt: DateTime<Utc>) -> Option<Self> {
+        (0..=9999).contains(&dt.year()).then_some(Timestamp(dt))
     }
 
     /// Seconds since the epoch.
@@ -112,11 +117,11 @@ impl Timestamp {
     pub fn parse_str(text: &str) -> Option<Self> {
         let text = text.trim();
         if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-            return Some(Self::from_datetime(dt.with_timezone(&Utc)));
+            return Self::in_range(Self::from_datetime(dt.with_timezone(&Utc)).0);
         }
         for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
             if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-                return Some(Self::from_datetime(Utc.from_utc_datetime(&naive)));
+                return Self::in_range(Self::from_datetime(Utc.from_utc_datetime(&naive)).0);
             }
         }
         // Numbers sent as strings.
@@ -449,6 +454,11 @@ mod tests {
         let written = serde_json::to_value(old).unwrap();
         assert_eq!(written, json!("1013-11-23T11:13:30.238969Z"));
         assert_eq!(serde_json::from_value::<Timestamp>(written).unwrap(), old);
+        // Found by fuzzing: years past 9999 cannot be written back.
+        assert!(
+            serde_json::from_value::<Timestamp>(json!("+14645-01-01T00:00:00.000001")).is_err()
+        );
+        assert!(serde_json::from_value::<Timestamp>(json!(4.0e11)).is_err());
         assert!(serde_json::from_value::<Timestamp>(json!(1e300)).is_err());
     }
 
