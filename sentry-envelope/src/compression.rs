@@ -310,7 +310,7 @@ impl BodyDecoder {
             Inner::Gzip(d) => d.write_all(chunk),
             Inner::Zlib(d) => d.write_all(chunk),
             Inner::RawDeflate(d) => d.write_all(chunk),
-            Inner::Br(d) => d.write_all(chunk),
+            Inner::Br(d) => write_brotli(d, chunk),
             Inner::Zstd(d) => d.write_all(chunk),
             Inner::Failed => Err(io::Error::other("decoder failed earlier")),
         };
@@ -357,6 +357,33 @@ impl BodyDecoder {
             }),
         }
     }
+}
+
+/// Feeds brotli; bytes after the end of the stream are an error (the
+/// writer would otherwise drop them when they arrive in the same chunk).
+fn write_brotli(
+    decoder: &mut brotli::DecompressorWriter<CappedBuf>,
+    chunk: &[u8],
+) -> io::Result<()> {
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        match decoder.write(rest)? {
+            n if n == rest.len() => return Ok(()),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "invalid brotli data",
+                ));
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "trailing data after the end of the brotli stream",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// zstd through its streaming API, so that a truncated frame is an error.
@@ -563,6 +590,25 @@ mod tests {
                     Err(DecompressError::Invalid { .. })
                 ),
                 "{encoding} garbage"
+            );
+        }
+    }
+
+    #[test]
+    fn brotli_trailing_data_is_invalid_whatever_the_chunks() {
+        // Found by fuzzing: a complete stream followed by more bytes was
+        // accepted when both came in one chunk and refused when split.
+        let mut body = compress(ContentEncoding::Br, b"{\"a\":1}");
+        body.extend_from_slice(&compress(ContentEncoding::Br, b"{\"b\":2}"));
+        for chunk_size in [1, 3, body.len()] {
+            let mut d = BodyDecoder::new(ContentEncoding::Br, 1 << 20);
+            let result = body
+                .chunks(chunk_size)
+                .try_for_each(|c| d.write(c))
+                .and_then(|()| d.finish().map(|_| ()));
+            assert!(
+                matches!(result, Err(DecompressError::Invalid { .. })),
+                "{chunk_size}: {result:?}"
             );
         }
     }
