@@ -91,7 +91,7 @@ HAND_ENVELOPES = [
     b'{"event_id":"%s"}\n{"type":"user_report"}\n{"event_id":"%s","name":"a","email":"a@b.c","comments":"it broke"}\n'
     % (EVENT_ID.encode(), EVENT_ID.encode()),
     b'{}\n{"type":"log","item_count":1,"content_type":"application/vnd.sentry.items.log+json"}\n{"items":[{"timestamp":1700000000.25,"level":"warn","body":"disk almost full","attributes":{"sentry.release":{"value":"1.0","type":"string"}}}]}\n',
-    b'{"event_id":"%s"}\n{"type":"event"}\n{"exception":[{"type":"ValueError","value":"bad","stacktrace":{"frames":[{"function":"f","lineno":1,"in_app":true}]}}],"tags":[["a","1"],["b",2]],"fingerprint":["{{ default }}",1,true,null],"message":{"message":"m %s","params":["x"]},"level":"warn","threads":{"values":[{"id":1,"crashed":true}]},"breadcrumbs":[null,{"timestamp":"2023-11-14T22:13:20","category":"ui.click"}],"user":{"id":7},"extra":{"k":[1.5,-2,1e300]}}\n'
+    b'{"event_id":"%s"}\n{"type":"event"}\n{"exception":[{"type":"ValueError","value":"bad","stacktrace":{"frames":[{"function":"f","lineno":1,"in_app":true}]}}],"tags":[["a","1"],["b",2]],"fingerprint":["{{ default }}",1,true,null],"message":{"message":"m %%s","params":["x"]},"level":"warn","threads":{"values":[{"id":1,"crashed":true}]},"breadcrumbs":[null,{"timestamp":"2023-11-14T22:13:20","category":"ui.click"}],"user":{"id":7},"extra":{"k":[1.5,-2,1e300]}}\n'
     % EVENT_ID.encode(),
     b'{}\n{"type":"profile_chunk","platform":"cocoa","length":2}\n{}\n{"type":"replay_recording","length":3}\n\x00\x01\n\n{"type":"mystery","x_custom":[1,{"a":null}]}\n\r\n',
     b'{"event_id":"%s"}\n{"type":"attachment","attachment_type":"event.minidump","filename":"m.dmp","length":4}\nMDMP\n{"type":"feedback"}\n{"contexts":{"feedback":{"message":"hi","contact_email":"a@b.c"}}}\n'

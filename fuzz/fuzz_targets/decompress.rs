@@ -26,7 +26,11 @@ const ENCODINGS: [ContentEncoding; 5] = [
 
 const CHUNK_SIZES: [usize; 8] = [1, 2, 3, 7, 64, 511, 4096, 65536];
 
-fn chunked(encoding: ContentEncoding, body: &[u8], chunk_size: usize) -> Result<bytes::Bytes, DecompressError> {
+fn chunked(
+    encoding: ContentEncoding,
+    body: &[u8],
+    chunk_size: usize,
+) -> Result<bytes::Bytes, DecompressError> {
     let mut decoder = BodyDecoder::new(encoding, CAP);
     for chunk in body.chunks(chunk_size) {
         decoder.write(chunk)?;
@@ -43,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = decompress(encoding, body, CAP);
     if let Ok(out) = &whole {
-        assert!(out.len() <= CAP, "{encoding}: {} bytes over the cap", out.len());
+        assert!(
+            out.len() <= CAP,
+            "{encoding}: {} bytes over the cap",
+            out.len()
+        );
     }
 
     let parts = chunked(encoding, body, chunk_size);
@@ -64,8 +72,15 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(out) = &whole {
         match decompress(encoding, body, out.len()) {
-            Ok(exact) => assert!(exact == *out, "{encoding}: cap = output size changes the output"),
-            Err(e) => panic!("{encoding}: {} bytes fail with a cap of {}: {e}", out.len(), out.len()),
+            Ok(exact) => assert!(
+                exact == *out,
+                "{encoding}: cap = output size changes the output"
+            ),
+            Err(e) => panic!(
+                "{encoding}: {} bytes fail with a cap of {}: {e}",
+                out.len(),
+                out.len()
+            ),
         }
         if !out.is_empty() {
             match decompress(encoding, body, out.len() - 1) {

@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, dsn, "input: {text:?}\ndisplayed: {shown:?}");
             assert_eq!(again.to_string(), shown, "input: {text:?}");
         }
-        Err(e) => panic!("displayed DSN does not parse: {e}\ninput: {text:?}\ndisplayed: {shown:?}"),
+        Err(e) => {
+            panic!("displayed DSN does not parse: {e}\ninput: {text:?}\ndisplayed: {shown:?}")
+        }
     }
 
     let rebuilt = Dsn::new(

@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
         if is_json {
             assert!(out == data, "a JSON body is not returned as is (cap {cap})");
         } else {
-            assert!(out.len() <= cap, "{} bytes over the cap of {cap}", out.len());
+            assert!(
+                out.len() <= cap,
+                "{} bytes over the cap of {cap}",
+                out.len()
+            );
         }
     }
 });
