@@ -99,9 +99,8 @@ mod tests {
         // Found by fuzzing: without serde_json's `float_roundtrip`, parsing
         // this prints back as a different double.
         let text = br#"{"x":0.0101791238784790039}"#;
-        let event: super::Event = from_json_slice(text, 10).unwrap();
-        let again: super::Event =
-            from_json_slice(&serde_json::to_vec(&event).unwrap(), 10).unwrap();
+        let event: Event = from_json_slice(text, 10).unwrap();
+        let again: Event = from_json_slice(&serde_json::to_vec(&event).unwrap(), 10).unwrap();
         assert_eq!(event, again);
     }
 }
