@@ -176,16 +176,7 @@ fn read_json_line<T: serde::de::DeserializeOwned>(
     match stream.next() {
         Some(Ok(value)) => Ok((value, start + stream.byte_offset())),
         Some(Err(e)) => Err((start + error_column_offset(&bytes[start..], &e), e)),
-        None => unreachable_eof(start),
-    }
-}
-
-fn unreachable_eof<T>(start: usize) -> Result<T, (usize, serde_json::Error)> {
-    // `next()` only returns `None` on empty input, which callers rule out;
-    // report it as an EOF error all the same rather than panic.
-    let error = serde_json::from_slice::<Value>(b"").err();
-    match error {
-        Some(e) => Err((start, e)),
+        // Only on empty input, which callers rule out; an error, not a panic.
         None => Err((start, serde::de::Error::custom("unexpected end of input"))),
     }
 }
