@@ -1,11 +1,177 @@
 //! The event stream between the services (layer 2, transport).
 //!
-//! This crate will own the producer and consumer traits (topic, partition
-//! key, offset, commit), an in-memory implementation for tests, the embedded
-//! durable log of the one-process deployment, the Kafka backend of the scaled
-//! deployment (behind a feature, so that other builds skip librdkafka), and a
-//! small consumer framework with batching, commits and dead letters for
-//! custom consumers. Topic names are Sentry's (`ingest-events`, `events`,
-//! `snuba-commit-log`, ...). Nothing is implemented yet.
+//! Services of self-hosted Sentry hand data to each other through topics
+//! (`ingest-events`, `events`, `snuba-commit-log`, ...; see [`topics`]). This
+//! crate is that stream:
+//!
+//! - [`Producer`] appends a record to a topic and returns its [`Position`]
+//!   once the record is durable.
+//! - [`Consumer`] reads the records of some topics for a consumer group and
+//!   [commits](Consumer::commit) the group's progress as [`CommitOffset`]s.
+//! - [`Broker`] hands out producers and consumers and reports a group's
+//!   [lag](Broker::lag) for backpressure.
+//! - [`open`] picks a backend from a URL: [`MemoryBroker`] (`memory://`, for
+//!   tests) or [`FileLog`] (`file:///abs/dir`, the embedded durable log of
+//!   the one-process deployment).
+//!
+//! Semantics follow Kafka's: a topic has partitions, a record's offset is its
+//! index in its partition, a keyed record goes to the partition chosen by a
+//! stable hash of its key ([`partition_for_key`]) and unkeyed records are
+//! spread round-robin. Order is kept within a partition. Delivery is
+//! at-least-once: a consumer that restarts resumes after the last commit, so
+//! records read but not committed are read again.
+//!
+//! One consumer per group reads every partition of its topics; there is no
+//! rebalancing between several consumers of one group.
+//!
+//! Not built yet: the Kafka backend of the scaled deployment and the
+//! consumer framework (batching, commit policy, dead letters).
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use sentry_stream::{topics, Broker, CommitOffset, MemoryBroker};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sentry_stream::StreamError> {
+//! let broker = MemoryBroker::new();
+//! let producer = broker.producer();
+//! let position = producer
+//!     .produce(topics::INGEST_EVENTS, None, Bytes::from_static(b"{\"event_id\":\"...\"}"))
+//!     .await?;
+//! assert_eq!(position.offset, 0);
+//!
+//! let mut consumer = broker.consumer("ingest-consumer", &[topics::INGEST_EVENTS]).await?;
+//! let records = consumer.poll(100, Duration::from_secs(1)).await?;
+//! assert_eq!(records.len(), 1);
+//! assert_eq!(broker.lag("ingest-consumer", topics::INGEST_EVENTS).await?, 1);
+//!
+//! consumer.commit(&[CommitOffset::after(&records[0])]).await?;
+//! assert_eq!(broker.lag("ingest-consumer", topics::INGEST_EVENTS).await?, 0);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
+
+mod error;
+mod file;
+mod memory;
+mod partition;
+mod record;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use error::StreamError;
+pub use file::{FileLog, LogConfig};
+pub use memory::MemoryBroker;
+pub use partition::partition_for_key;
+pub use record::{CommitOffset, Position, Record, topics};
+
+/// Appends records to topics.
+#[async_trait]
+pub trait Producer: Send + Sync {
+    /// Appends `payload` to `topic` and returns where it was stored.
+    ///
+    /// With a `key`, the partition is [`partition_for_key`] of it; without,
+    /// partitions are used round-robin. Returns only once the record is
+    /// durable (written and fsync'd, for the file log). The topic is created
+    /// on first use.
+    async fn produce(
+        &self,
+        topic: &str,
+        key: Option<Bytes>,
+        payload: Bytes,
+    ) -> Result<Position, StreamError>;
+}
+
+/// Reads the records of some topics on behalf of a consumer group.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits up to `timeout` for at least one record, returns at most
+    /// `max_records` (empty Vec on timeout).
+    ///
+    /// Records of one partition come in offset order. Consecutive polls
+    /// continue where the previous one stopped, whether or not anything was
+    /// committed. A poll that is cancelled (dropped before it returns) does
+    /// not move the position.
+    async fn poll(
+        &mut self,
+        max_records: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Record>, StreamError>;
+
+    /// Stores the group's offsets durably. Does not move this consumer's
+    /// read position.
+    async fn commit(&mut self, offsets: &[CommitOffset]) -> Result<(), StreamError>;
+}
+
+/// A stream backend.
+#[async_trait]
+pub trait Broker: Send + Sync {
+    /// A producer; it may be cloned and shared by any number of tasks.
+    fn producer(&self) -> Arc<dyn Producer>;
+
+    /// A consumer in `group` over `topics`, starting at the group's
+    /// committed offsets, or the earliest retained record.
+    ///
+    /// Topics that do not exist yet are read from as soon as they are
+    /// created. One consumer per group is supported; two consumers of the
+    /// same group would each read every record.
+    async fn consumer(
+        &self,
+        group: &str,
+        topics: &[&str],
+    ) -> Result<Box<dyn Consumer>, StreamError>;
+
+    /// Records of `topic` (all partitions) produced but not yet committed by
+    /// `group`: the sum over partitions of the end offset minus the group's
+    /// committed offset (or the earliest retained offset, if later or if the
+    /// group never committed). Answered from memory, for backpressure.
+    async fn lag(&self, group: &str, topic: &str) -> Result<u64, StreamError>;
+}
+
+/// Picks the backend from a URL: `memory://` (in-memory, tests) or
+/// `file:///abs/dir` (the embedded durable log, with [`LogConfig::new`]'s
+/// defaults). Any other scheme is [`StreamError::UnknownScheme`].
+pub async fn open(url: &str) -> Result<Arc<dyn Broker>, StreamError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(StreamError::UnknownScheme {
+            scheme: String::new(),
+        });
+    };
+    let invalid = |reason: &str| StreamError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match scheme {
+        "memory" => Ok(Arc::new(MemoryBroker::new())),
+        "file" => {
+            if rest.contains(['?', '#']) {
+                return Err(invalid("query strings and fragments are not supported"));
+            }
+            // `file:///abs/dir` has an empty host; `file://localhost/abs/dir` is allowed too.
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if !path.starts_with('/') {
+                return Err(invalid(
+                    "expected an absolute path, as in file:///var/lib/sentry/stream",
+                ));
+            }
+            let config = LogConfig::new(PathBuf::from(path));
+            let log = tokio::task::spawn_blocking(move || FileLog::open(config))
+                .await
+                .map_err(|e| {
+                    StreamError::Closed(format!("opening the file log panicked: {e}"))
+                })??;
+            Ok(Arc::new(log))
+        }
+        other => Err(StreamError::UnknownScheme {
+            scheme: other.to_owned(),
+        }),
+    }
+}
