@@ -1,21 +1,61 @@
 //! Ingest-edge logic of the Sentry data flow (layer 1, pure).
 //!
-//! This crate will own what an ingest edge decides about an envelope before
-//! it enters the stream, as Relay does in Sentry:
+//! This crate decides what an ingest edge does with an envelope before it
+//! enters the stream, as Relay does in Sentry, and prepares events for
+//! storage as Relay and Sentry do:
 //!
-//! - project configs and public keys (active, disabled, rate limited);
-//! - the checks before accepting an envelope (key, project, size limits);
-//! - event normalization (timestamps and clock drift, ids, levels, platform,
-//!   titles, culprits, trimming with `_meta` annotations, user agents);
-//! - PII scrubbing (default scrubbers and advanced rules);
-//! - inbound filters (browser extensions, localhost, crawlers, releases...);
-//! - quotas and rate limits per data category, behind a counter trait;
-//! - outcomes: why every dropped item was dropped.
+//! - [`ProjectConfig`], [`PublicKeyConfig`]: a project's keys, state and
+//!   limits;
+//! - [`check_auth`], [`check_envelope`]: the checks before accepting, each
+//!   refusal a [`Rejection`] with its HTTP status and outcome reason;
+//! - [`normalize_event`]: timestamps and clock drift, ids, levels,
+//!   platform, IP addresses, tags, exceptions, and the title, culprit and
+//!   metadata Sentry shows ([`event_metadata`]).
 //!
-//! Everything here is a pure function of its inputs: the current time is an
-//! argument, no I/O happens. It builds on [`sentry-envelope`] for the wire
-//! format. Nothing is implemented yet.
+//! Still to come: PII scrubbing, inbound filters, quotas and rate limits,
+//! outcomes.
 //!
-//! [`sentry-envelope`]: https://docs.rs/sentry-envelope
+//! Everything here is a pure function of its inputs: the current time is
+//! an argument, no I/O happens. It builds on [`sentry_envelope`] for the
+//! wire format.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use sentry_envelope::protocol::Event;
+//! use sentry_relay_core::{NormalizeConfig, normalize_event};
+//!
+//! let mut event: Event = serde_json::from_str(r#"{
+//!     "platform": "python",
+//!     "exception": {"values": [{
+//!         "type": "ZeroDivisionError",
+//!         "value": "division by zero",
+//!         "stacktrace": {"frames": [
+//!             {"module": "app.views", "function": "index", "filename": "app/views.py", "in_app": true}
+//!         ]}
+//!     }]}
+//! }"#)?;
+//! let received = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
+//! normalize_event(&mut event, &NormalizeConfig::new(received))?;
+//!
+//! assert_eq!(event.ty.as_deref(), Some("error"));
+//! assert_eq!(event.other["title"], "ZeroDivisionError: division by zero");
+//! assert_eq!(event.culprit.as_deref(), Some("app.views in index"));
+//! assert_eq!(event.other["location"], "app/views.py");
+//! assert_eq!(event.tags.unwrap().get("level").as_deref(), Some("error"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
+
+mod accept;
+mod config;
+mod metadata;
+mod normalize;
+
+pub use accept::{Rejection, check_auth, check_envelope};
+pub use config::{ProjectConfig, PublicKeyConfig};
+pub use metadata::{EventMetadata, EventType, MAX_CULPRIT_LENGTH, event_metadata};
+pub use normalize::{
+    DEFAULT_MAX_SECS_IN_FUTURE, DEFAULT_MAX_SECS_IN_PAST, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH,
+    MINIMUM_CLOCK_DRIFT_SECS, NormalizeConfig, NormalizeError, normalize_event,
+};

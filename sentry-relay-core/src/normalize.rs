@@ -1,0 +1,1311 @@
+//! Event normalization: what Relay and Sentry do to an event before it is
+//! stored.
+//!
+//! [`normalize_event`] is a pure function of the event and a
+//! [`NormalizeConfig`] that carries everything from outside: when the
+//! event was received, the SDK's clock, the client's address, the id to
+//! give an event without one. The steps, in order:
+//!
+//! 1. ids and legacy fields (`message` becomes `logentry`, `site` a tag);
+//! 2. timestamps: clock-drift correction from `sent_at`, then timestamps
+//!    too far in the past or future are moved to the receive time, then
+//!    `received` is set;
+//! 3. the client's IP address for `{{auto}}` and for browser and Apple
+//!    SDKs;
+//! 4. trimming and validating release, environment, dist, logger; defaults
+//!    for platform, level, logger, SDK, breadcrumbs, exception mechanisms;
+//! 5. tags: a canonical list of `[key, value]` pairs, with Relay's
+//!    validation and the tags Sentry derives when saving;
+//! 6. what Sentry shows for the event (see [`event_metadata`]).
+//!
+//! Everything dropped on the way is recorded in the event's `errors` list,
+//! as Sentry shows it under "processing errors".
+//!
+//! Normalizing an event again with the same config changes nothing.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Map, Value, json};
+
+use sentry_envelope::EventId;
+use sentry_envelope::protocol::{
+    ClientSdkInfo, Event, Frame, Level, LogEntry, Mechanism, Message, Stacktrace, Tags, Timestamp,
+    User,
+};
+
+use crate::metadata::event_metadata;
+
+/// Relay's smallest clock drift that is corrected (55 minutes); smaller
+/// differences are network latency or small clock skews.
+pub const MINIMUM_CLOCK_DRIFT_SECS: i64 = 55 * 60;
+/// The longest tag key Sentry stores.
+pub const MAX_TAG_KEY_LENGTH: usize = 200;
+/// The longest tag value Sentry stores.
+pub const MAX_TAG_VALUE_LENGTH: usize = 200;
+/// Relay's default for [`NormalizeConfig::max_secs_in_past`] (30 days).
+pub const DEFAULT_MAX_SECS_IN_PAST: i64 = 30 * 24 * 3600;
+/// Relay's default for [`NormalizeConfig::max_secs_in_future`] (1 minute).
+pub const DEFAULT_MAX_SECS_IN_FUTURE: i64 = 60;
+
+const MAX_RELEASE_LENGTH: usize = 200;
+const MAX_ENVIRONMENT_LENGTH: usize = 64;
+const MAX_DIST_LENGTH: usize = 64;
+const MAX_LOGGER_LENGTH: usize = 64;
+
+/// The platforms Sentry knows; any other becomes `other`.
+const VALID_PLATFORMS: &[&str] = &[
+    "as3",
+    "c",
+    "cfml",
+    "cocoa",
+    "csharp",
+    "elixir",
+    "go",
+    "groovy",
+    "haskell",
+    "java",
+    "javascript",
+    "native",
+    "node",
+    "objc",
+    "other",
+    "perl",
+    "php",
+    "python",
+    "ruby",
+];
+
+/// Everything [`normalize_event`] needs from outside the event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalizeConfig {
+    /// When the ingest edge received the event.
+    pub received_at: DateTime<Utc>,
+    /// When the SDK sent it by its own clock (the envelope's `sent_at`
+    /// header), for clock-drift correction.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The address the request came from.
+    pub client_ip: Option<IpAddr>,
+    /// The request's `User-Agent`. Kept for user-agent parsing, which is
+    /// not done yet.
+    pub user_agent: Option<String>,
+    /// The SDK of the request (`sentry_client` of the auth header, as
+    /// `name/version`): the event's `sdk` when it has none.
+    pub client: Option<String>,
+    /// Timestamps older than this many seconds before `received_at` are
+    /// moved to `received_at` (Relay: 30 days).
+    pub max_secs_in_past: i64,
+    /// Timestamps more than this many seconds after `received_at` are
+    /// moved to `received_at` (Relay: 60 s).
+    pub max_secs_in_future: i64,
+    /// The project's platform. Not used to default the event's platform:
+    /// Relay and Sentry default it to `other` whatever the project says.
+    pub project_platform: Option<String>,
+    /// The id for an event that has none (the envelope header's id; the
+    /// caller generates one when that is missing too).
+    pub event_id: Option<EventId>,
+    /// The numeric id of the client key, stored as the event's `key_id`.
+    pub key_id: Option<String>,
+    /// The project, stored as the event's `project`.
+    pub project_id: Option<u64>,
+}
+
+impl NormalizeConfig {
+    /// A config with Relay's defaults for an event received at `received_at`.
+    pub fn new(received_at: DateTime<Utc>) -> Self {
+        NormalizeConfig {
+            received_at,
+            sent_at: None,
+            client_ip: None,
+            user_agent: None,
+            client: None,
+            max_secs_in_past: DEFAULT_MAX_SECS_IN_PAST,
+            max_secs_in_future: DEFAULT_MAX_SECS_IN_FUTURE,
+            project_platform: None,
+            event_id: None,
+            key_id: None,
+            project_id: None,
+        }
+    }
+}
+
+/// Why an event cannot be stored at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NormalizeError {
+    /// A transaction without the timestamps it needs, or ending before it
+    /// started (Relay's outcome reason `invalid_transaction`).
+    #[error("invalid transaction: {0}")]
+    InvalidTransaction(&'static str),
+}
+
+impl NormalizeError {
+    /// The outcome reason Relay records for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NormalizeError::InvalidTransaction(_) => "invalid_transaction",
+        }
+    }
+}
+
+/// The processing errors collected while normalizing; they end up in the
+/// event's `errors` list as `{"type", "name", "value", ...}`.
+struct Errors(Vec<Value>);
+
+impl Errors {
+    fn push(&mut self, ty: &str, name: &str, value: Option<Value>) {
+        let mut error = Map::new();
+        error.insert("type".into(), Value::String(ty.into()));
+        error.insert("name".into(), Value::String(name.into()));
+        if let Some(value) = value {
+            error.insert("value".into(), value);
+        }
+        self.0.push(Value::Object(error));
+    }
+
+    fn has_type(&self, types: &[&str]) -> bool {
+        self.0.iter().any(|e| {
+            e.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t))
+        })
+    }
+}
+
+/// Normalizes an event for storage, as Relay and Sentry do.
+///
+/// The event keeps its canonical stored form afterwards: tags as a list of
+/// `[key, value]` string pairs; `message` folded into `logentry`;
+/// `server_name` moved into the tags (as Relay does); Sentry's `title`,
+/// `location` and `metadata` in the event's other fields, `culprit` and
+/// `type` in their own. Events from `transaction` items must have
+/// `type: "transaction"` before this is called (Relay sets it from the item
+/// type).
+///
+/// Fails only for transactions that cannot be stored.
+pub fn normalize_event(event: &mut Event, config: &NormalizeConfig) -> Result<(), NormalizeError> {
+    let mut errors = Errors(match event.other.remove("errors") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    });
+
+    if event.event_id.is_none_or(|id| id.is_nil()) {
+        if let Some(id) = config.event_id {
+            event.event_id = Some(id);
+        }
+    }
+    if event.is_transaction() {
+        validate_transaction(event)?;
+    }
+
+    normalize_logentry(event, &mut errors);
+    normalize_timestamps(event, config, &mut errors);
+    normalize_ip_addresses(event, config.client_ip);
+    normalize_user(event);
+    normalize_attributes(event, &mut errors);
+    normalize_defaults(event, config, &mut errors);
+    normalize_breadcrumbs(event);
+    normalize_stacktraces(event);
+    normalize_exceptions(event, &mut errors);
+    normalize_request(event);
+    normalize_contexts(event);
+    normalize_tags(event, &mut errors);
+
+    if let Some(key_id) = &config.key_id {
+        event
+            .other
+            .insert("key_id".into(), Value::String(key_id.clone()));
+    }
+    if let Some(project) = config.project_id {
+        event.other.insert("project".into(), Value::from(project));
+    }
+
+    store_metadata(event);
+    event.other.insert("errors".into(), Value::Array(errors.0));
+    Ok(())
+}
+
+fn validate_transaction(event: &Event) -> Result<(), NormalizeError> {
+    let (Some(start), Some(end)) = (event.start_timestamp, event.timestamp) else {
+        return Err(NormalizeError::InvalidTransaction(
+            "timestamp and start_timestamp are required",
+        ));
+    };
+    if end < start {
+        return Err(NormalizeError::InvalidTransaction(
+            "end timestamp is smaller than start timestamp",
+        ));
+    }
+    Ok(())
+}
+
+// --- message and logentry ---------------------------------------------------
+
+fn normalize_logentry(event: &mut Event, errors: &mut Errors) {
+    // `message` is an alias of `logentry` in Relay's schema.
+    match event.message.take() {
+        Some(Message::Plain(text)) => {
+            let entry = event.logentry.get_or_insert_with(LogEntry::default);
+            if entry.formatted.is_none() && entry.message.is_none() {
+                entry.formatted = Some(text);
+            }
+        }
+        Some(Message::Entry(entry)) => {
+            event.logentry.get_or_insert(entry);
+        }
+        None => {}
+    }
+    let Some(entry) = &mut event.logentry else {
+        return;
+    };
+    let is_empty = |s: &Option<String>| s.as_deref().is_none_or(str::is_empty);
+    if is_empty(&entry.formatted) && is_empty(&entry.message) {
+        if entry.params.is_some() || !entry.other.is_empty() {
+            errors.push("invalid_data", "logentry", None);
+        }
+        event.logentry = None;
+        return;
+    }
+    if entry.formatted.is_none() {
+        if let (Some(message), Some(params)) = (&entry.message, &entry.params) {
+            entry.formatted = format_message(message, params);
+        }
+    }
+    if entry.formatted.is_none() || entry.message == entry.formatted {
+        entry.formatted = entry.message.take();
+    }
+}
+
+/// Fills a log message's parameters in: `%s`-style placeholders from a
+/// list, `%(name)s` from an object, `{0}` and `{name}` either way. Returns
+/// `None` when nothing was filled in.
+fn format_message(message: &str, params: &Value) -> Option<String> {
+    let render = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut positional = params.as_array().map(|a| a.iter());
+    let mut filled = false;
+    let mut rest = message;
+    while let Some(pos) = rest.find(['%', '{']) {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        let mut consumed = 1;
+        let mut replacement = None;
+        if let Some(after) = tail.strip_prefix('%') {
+            if after.starts_with('%') {
+                replacement = Some("%".to_owned());
+                consumed = 2;
+            } else if let Some(named) = after.strip_prefix('(') {
+                if let Some(end) = named.find(')') {
+                    let spec = named[end + 1..].chars().next();
+                    if spec.is_some_and(|c| c.is_ascii_alphabetic()) {
+                        if let Some(v) = params.get(&named[..end]) {
+                            replacement = Some(render(v));
+                            consumed = 1 + 1 + end + 1 + 1;
+                        }
+                    }
+                }
+            } else if after.starts_with(['s', 'd', 'i', 'f', 'r', 'u']) {
+                if let Some(v) = positional.as_mut().and_then(Iterator::next) {
+                    replacement = Some(render(v));
+                    consumed = 2;
+                }
+            }
+        } else if let Some(end) = tail.find('}') {
+            let key = &tail[1..end];
+            let v = match key.parse::<usize>() {
+                Ok(i) => params.get(i),
+                Err(_) if !key.is_empty() => params.get(key),
+                Err(_) => None,
+            };
+            if let Some(v) = v {
+                replacement = Some(render(v));
+                consumed = end + 1;
+            }
+        }
+        match replacement {
+            Some(r) => {
+                filled = true;
+                out.push_str(&r);
+            }
+            None => out.push_str(&tail[..consumed]),
+        }
+        rest = &tail[consumed..];
+    }
+    out.push_str(rest);
+    filled.then_some(out)
+}
+
+// --- timestamps -------------------------------------------------------------
+
+fn normalize_timestamps(event: &mut Event, config: &NormalizeConfig, errors: &mut Errors) {
+    let received_at = config.received_at;
+    // A corrected event carries the correction in its errors; correcting
+    // it again would shift it twice.
+    let corrected = errors.has_type(&["clock_drift", "past_timestamp", "future_timestamp"]);
+    if !corrected {
+        if let Some(sent_at) = config.sent_at {
+            let drift = received_at - sent_at;
+            if drift.num_seconds().abs() >= MINIMUM_CLOCK_DRIFT_SECS {
+                shift_timestamps(event, drift);
+                errors
+                    .0
+                    .push(drift_error("clock_drift", sent_at, received_at));
+            }
+        }
+        if let Some(timestamp) = event.timestamp.map(|t| t.datetime()) {
+            let kind = if timestamp > received_at + TimeDelta::seconds(config.max_secs_in_future) {
+                Some("future_timestamp")
+            } else if timestamp < received_at - TimeDelta::seconds(config.max_secs_in_past) {
+                Some("past_timestamp")
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                shift_timestamps(event, received_at - timestamp);
+                errors.0.push(drift_error(kind, timestamp, received_at));
+            }
+        }
+    }
+    let received = Timestamp::from_datetime(received_at);
+    event.received = Some(received);
+    event.timestamp.get_or_insert(received);
+}
+
+fn drift_error(kind: &str, sdk_time: DateTime<Utc>, server_time: DateTime<Utc>) -> Value {
+    json!({
+        "type": kind,
+        "name": "timestamp",
+        "sdk_time": sdk_time.to_rfc3339(),
+        "server_time": server_time.to_rfc3339(),
+    })
+}
+
+/// Moves every timestamp of the event by `delta`: the event's, the start
+/// of a transaction, breadcrumbs and spans.
+fn shift_timestamps(event: &mut Event, delta: TimeDelta) {
+    let shift = |ts: &mut Option<Timestamp>| {
+        if let Some(t) = ts {
+            if let Some(moved) = t.datetime().checked_add_signed(delta) {
+                *t = Timestamp::from_datetime(moved);
+            }
+        }
+    };
+    shift(&mut event.timestamp);
+    shift(&mut event.start_timestamp);
+    if let Some(breadcrumbs) = &mut event.breadcrumbs {
+        for b in &mut breadcrumbs.values {
+            shift(&mut b.timestamp);
+        }
+    }
+    if let Some(spans) = &mut event.spans {
+        for span in spans {
+            shift(&mut span.timestamp);
+            shift(&mut span.start_timestamp);
+        }
+    }
+}
+
+// --- user and IP addresses --------------------------------------------------
+
+const AUTO_IP: &str = "{{auto}}";
+
+/// Relay's rules: `{{auto}}` is the client's address; a request's
+/// `REMOTE_ADDR` is the user's address when the user has none; failing
+/// that, browser and Apple SDKs get the client's address.
+fn normalize_ip_addresses(event: &mut Event, client_ip: Option<IpAddr>) {
+    if let Some(ip) = client_ip {
+        let remote = event
+            .request
+            .as_mut()
+            .and_then(|r| r.env.as_mut())
+            .and_then(|env| env.get_mut("REMOTE_ADDR"));
+        if let Some(remote @ Value::String(_)) = remote {
+            if remote.as_str() == Some(AUTO_IP) {
+                *remote = Value::String(ip.to_string());
+            }
+        }
+        if let Some(user) = &mut event.user {
+            if user.ip_address.as_deref() == Some(AUTO_IP) {
+                user.ip_address = Some(ip.to_string());
+            }
+        }
+    }
+    let http_ip = event
+        .request
+        .as_ref()
+        .and_then(|r| r.env.as_ref())
+        .and_then(|env| env.get("REMOTE_ADDR"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<IpAddr>().ok());
+    if let Some(ip) = http_ip {
+        let user = event.user.get_or_insert_with(User::default);
+        user.ip_address.get_or_insert_with(|| ip.to_string());
+    } else if let Some(ip) = client_ip {
+        if matches!(
+            event.platform.as_deref(),
+            Some("javascript" | "cocoa" | "objc")
+        ) {
+            let user = event.user.get_or_insert_with(User::default);
+            user.ip_address.get_or_insert_with(|| ip.to_string());
+        }
+    }
+}
+
+/// Unknown user fields move into `user.data`, as in Relay.
+fn normalize_user(event: &mut Event) {
+    if let Some(user) = &mut event.user {
+        if !user.other.is_empty() {
+            let data = user.data.get_or_insert_with(Map::new);
+            data.extend(std::mem::take(&mut user.other));
+        }
+    }
+}
+
+// --- top-level attributes ---------------------------------------------------
+
+fn trimmed(value: &mut Option<String>) {
+    if let Some(v) = value {
+        let t = v.trim();
+        if t.is_empty() {
+            *value = None;
+        } else if t.len() != v.len() {
+            *v = t.to_owned();
+        }
+    }
+}
+
+fn normalize_attributes(event: &mut Event, errors: &mut Errors) {
+    trimmed(&mut event.release);
+    if let Some(release) = &event.release {
+        if !is_valid_release(release) {
+            errors.push(
+                "invalid_data",
+                "release",
+                event.release.take().map(Value::String),
+            );
+        }
+    }
+    trimmed(&mut event.environment);
+    if let Some(environment) = &event.environment {
+        if !is_valid_environment(environment) {
+            let value = event.environment.take().map(Value::String);
+            errors.push("invalid_data", "environment", value);
+        }
+    }
+    trimmed(&mut event.dist);
+    if event
+        .dist
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DIST_LENGTH)
+    {
+        errors.push(
+            "value_too_long",
+            "dist",
+            event.dist.take().map(Value::String),
+        );
+    }
+    trimmed(&mut event.transaction);
+    trimmed(&mut event.server_name);
+    trimmed(&mut event.culprit);
+    if let Some(logger) = &mut event.logger {
+        let t = logger.trim();
+        let count = t.chars().count();
+        *logger = if count > MAX_LOGGER_LENGTH {
+            // Keep the end, the most specific part of a dotted name.
+            let tail: String = t.chars().skip(count - (MAX_LOGGER_LENGTH - 1)).collect();
+            format!("*{tail}")
+        } else {
+            t.to_owned()
+        };
+    }
+}
+
+/// Relay's release rules: at most 200 characters, no line breaks, tabs or
+/// slashes, not `.`, `..` or `latest`.
+fn is_valid_release(release: &str) -> bool {
+    release.chars().count() <= MAX_RELEASE_LENGTH
+        && !release.contains(['\r', '\n', '\t', '\x0b', '\x0c', '/', '\\'])
+        && !matches!(release, "." | "..")
+        && !release.eq_ignore_ascii_case("latest")
+}
+
+/// Relay's environment rules: at most 64 characters, no line breaks or
+/// slashes, not `.`, `..` or `none`.
+fn is_valid_environment(environment: &str) -> bool {
+    environment.chars().count() <= MAX_ENVIRONMENT_LENGTH
+        && !environment.contains(['\r', '\n', '\x0c', '/'])
+        && !matches!(environment, "." | "..")
+        && !environment.eq_ignore_ascii_case("none")
+}
+
+fn normalize_defaults(event: &mut Event, config: &NormalizeConfig, errors: &mut Errors) {
+    if event
+        .platform
+        .as_deref()
+        .is_none_or(|p| !VALID_PLATFORMS.contains(&p))
+    {
+        event.platform = Some("other".into());
+    }
+    if let Some(Level::Other(name)) = &event.level {
+        errors.push("invalid_data", "level", Some(Value::String(name.clone())));
+        event.level = None;
+    }
+    event.level.get_or_insert(if event.is_transaction() {
+        Level::Info
+    } else {
+        Level::Error
+    });
+    event.logger.get_or_insert_with(String::new);
+    event.extra.get_or_insert_with(Map::new);
+    if event.sdk.is_none() {
+        event.sdk = config.client.as_deref().and_then(sdk_from_client);
+    }
+}
+
+/// `sentry.python/2.0.0` (or `name version`) as SDK info.
+fn sdk_from_client(client: &str) -> Option<ClientSdkInfo> {
+    let (name, version) = client.split_once('/').or_else(|| client.split_once(' '))?;
+    Some(ClientSdkInfo {
+        name: Some(name.to_owned()),
+        version: Some(version.to_owned()),
+        ..ClientSdkInfo::default()
+    })
+}
+
+fn normalize_breadcrumbs(event: &mut Event) {
+    if let Some(breadcrumbs) = &mut event.breadcrumbs {
+        for b in &mut breadcrumbs.values {
+            if b.ty.as_deref().is_none_or(str::is_empty) {
+                b.ty = Some("default".into());
+            }
+            b.level.get_or_insert(Level::Info);
+        }
+    }
+}
+
+// --- stack traces and exceptions ---------------------------------------------
+
+fn normalize_stacktraces(event: &mut Event) {
+    let mut stacks: Vec<&mut Stacktrace> = Vec::new();
+    stacks.extend(event.stacktrace.as_mut());
+    if let Some(exceptions) = &mut event.exception {
+        stacks.extend(
+            exceptions
+                .values
+                .iter_mut()
+                .filter_map(|e| e.stacktrace.as_mut()),
+        );
+    }
+    if let Some(threads) = &mut event.threads {
+        stacks.extend(
+            threads
+                .values
+                .iter_mut()
+                .filter_map(|t| t.stacktrace.as_mut()),
+        );
+    }
+    for stack in stacks {
+        stack.frames.iter_mut().for_each(normalize_frame);
+    }
+}
+
+/// Relay's frame rules: `filename` and `abs_path` fill each other (a URL's
+/// path for the file name), `?` means no function, missing context lines
+/// are empty.
+fn normalize_frame(frame: &mut Frame) {
+    let empty = |s: &Option<String>| s.as_deref().is_none_or(str::is_empty);
+    if empty(&frame.abs_path) {
+        frame.abs_path = frame.filename.take();
+    }
+    if empty(&frame.filename) {
+        if let Some(abs_path) = &frame.abs_path {
+            frame.filename = Some(url_path(abs_path).unwrap_or(abs_path).to_owned());
+        }
+    }
+    if frame.function.as_deref() == Some("?") {
+        frame.function = None;
+    }
+    if frame.symbol.as_deref() == Some("?") {
+        frame.symbol = None;
+    }
+    let mut has_context = false;
+    for lines in [&mut frame.pre_context, &mut frame.post_context]
+        .into_iter()
+        .flatten()
+    {
+        has_context |= !lines.is_empty();
+        for line in lines.iter_mut() {
+            line.get_or_insert_with(String::new);
+        }
+    }
+    if has_context {
+        frame.context_line.get_or_insert_with(String::new);
+    }
+}
+
+/// The path of an absolute URL, unless it is empty or `/`.
+fn url_path(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return None;
+    }
+    let path = &rest[rest.find('/')?..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    (!path.is_empty() && path != "/").then_some(path)
+}
+
+fn normalize_exceptions(event: &mut Event, errors: &mut Errors) {
+    let Some(exceptions) = &mut event.exception else {
+        return;
+    };
+    // A lone exception takes the event's stack trace.
+    if exceptions.values.len() == 1 && event.stacktrace.is_some() {
+        if let Some(exception) = exceptions.values.first_mut() {
+            if exception.stacktrace.is_none() {
+                exception.stacktrace = event.stacktrace.take();
+            }
+        }
+    }
+    let mut index = 0;
+    exceptions.values.retain_mut(|exception| {
+        let i = index;
+        index += 1;
+        let empty = |s: &Option<String>| s.as_deref().is_none_or(str::is_empty);
+        // `"ValueError: bad"` without a type splits into type and value.
+        if empty(&exception.ty) {
+            if let Some((ty, value)) = exception.value.as_deref().and_then(split_type_value) {
+                exception.ty = Some(ty);
+                exception.value = Some(value);
+            }
+        }
+        if empty(&exception.ty) && empty(&exception.value) {
+            errors.push(
+                "missing_attribute",
+                &format!("exception.values.{i}"),
+                Some(json!({"attribute": "type or value"})),
+            );
+            return false;
+        }
+        if let Some(mechanism) = &mut exception.mechanism {
+            normalize_mechanism(mechanism);
+        }
+        true
+    });
+    if exceptions.values.is_empty() && exceptions.other.is_empty() {
+        event.exception = None;
+    }
+}
+
+fn split_type_value(value: &str) -> Option<(String, String)> {
+    let (ty, rest) = value.split_once(':')?;
+    let is_word = !ty.is_empty() && ty.chars().all(|c| c.is_alphanumeric() || c == '_');
+    is_word.then(|| (ty.to_owned(), rest.trim().to_owned()))
+}
+
+fn normalize_mechanism(mechanism: &mut Mechanism) {
+    if mechanism.ty.as_deref().is_none_or(str::is_empty) {
+        mechanism.ty = Some("generic".into());
+    }
+}
+
+// --- request and contexts ---------------------------------------------------
+
+/// The query string and fragment of `request.url` move to their own
+/// fields; the method is upper case.
+fn normalize_request(event: &mut Event) {
+    let Some(request) = &mut event.request else {
+        return;
+    };
+    trimmed(&mut request.url);
+    if let Some(url) = &mut request.url {
+        if let Some(pos) = url.find('#') {
+            let fragment = url[pos + 1..].to_owned();
+            url.truncate(pos);
+            if request.fragment.is_none() && !fragment.is_empty() {
+                request.fragment = Some(fragment);
+            }
+        }
+        if let Some(pos) = url.find('?') {
+            let query = url[pos + 1..].to_owned();
+            url.truncate(pos);
+            if request.query_string.is_none() && !query.is_empty() {
+                request.query_string = Some(Value::String(query));
+            }
+        }
+    }
+    if let Some(method) = &mut request.method {
+        method.make_ascii_uppercase();
+    }
+}
+
+/// Relay fills the `runtime`, `os` and `browser` fields of those contexts
+/// with `"<name> <version>"`; Sentry makes its tags from them.
+fn normalize_contexts(event: &mut Event) {
+    let Some(contexts) = &mut event.contexts else {
+        return;
+    };
+    for (key, context) in contexts.0.iter_mut() {
+        let Some(context) = context.as_object_mut() else {
+            continue;
+        };
+        let ty = context
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+            .to_owned();
+        if !matches!(ty.as_str(), "runtime" | "os" | "browser") || context.contains_key(&ty) {
+            continue;
+        }
+        let text = |k: &str| {
+            context
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let full = match (text("name"), text("version")) {
+            (Some(name), Some(version)) => format!("{name} {version}"),
+            (Some(name), None) => name.to_owned(),
+            _ => continue,
+        };
+        context.insert(ty, Value::String(full));
+    }
+}
+
+// --- tags ---------------------------------------------------------------------
+
+/// Tags become a list of `[key, value]` string pairs:
+///
+/// - an `environment` tag is the environment when the event has none;
+/// - `release`, `dist`, `user`, `filename` and `function` are Sentry's own
+///   and removed; a key seen before is removed;
+/// - keys and values are trimmed; empty ones and ones over 200 characters
+///   are removed, with an error;
+/// - `server_name` and `site` move into tags (Relay);
+/// - then the tags Sentry derives when saving, replacing any of the same
+///   key: `level`, `logger`, `environment`, `transaction`,
+///   `sentry:release`, `sentry:dist`, `sentry:user`, the tags of contexts
+///   (`os`, `os.name`, `runtime`, `browser`, `device`, ...), `url`,
+///   `mechanism` and `handled`.
+fn normalize_tags(event: &mut Event, errors: &mut Errors) {
+    let raw: Vec<(String, Value)> = match event.tags.take() {
+        Some(Tags::List(list)) => list,
+        Some(Tags::Map(map)) => map.into_iter().collect(),
+        None => Vec::new(),
+    };
+    let mut tags: Vec<(String, String)> = Vec::with_capacity(raw.len() + 16);
+    for (key, value) in raw {
+        let value = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key == "environment" {
+            if event.environment.is_none() && is_valid_environment(value) && !value.is_empty() {
+                event.environment = Some(value.to_owned());
+            }
+            continue;
+        }
+        if matches!(key, "release" | "dist" | "user" | "filename" | "function")
+            || tags.iter().any(|(k, _)| k == key)
+        {
+            continue;
+        }
+        let pair = || Some(json!([key, value]));
+        if key.is_empty() || value.is_empty() {
+            errors.push("invalid_data", "tags", pair());
+        } else if key.chars().count() > MAX_TAG_KEY_LENGTH
+            || value.chars().count() > MAX_TAG_VALUE_LENGTH
+        {
+            errors.push("value_too_long", "tags", pair());
+        } else {
+            tags.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    // Relay moves these into tags; they get the tag rules too, or a second
+    // pass would drop what the first kept.
+    let mut replace = |tags: &mut Vec<(String, String)>, key: &str, value: String| {
+        let value = value.trim();
+        if value.chars().count() > MAX_TAG_VALUE_LENGTH {
+            errors.push("value_too_long", key, Some(Value::String(value.to_owned())));
+        } else if !value.is_empty() {
+            match tags.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_owned(),
+                None => tags.push((key.to_owned(), value.to_owned())),
+            }
+        }
+    };
+    if let Some(server_name) = event.server_name.take() {
+        replace(&mut tags, "server_name", server_name);
+    }
+    if let Some(Value::String(site)) = event.other.remove("site") {
+        replace(&mut tags, "site", site);
+    }
+
+    for (key, value) in derived_tags(event) {
+        let value = crate::metadata::truncate_chars(value.trim(), MAX_TAG_VALUE_LENGTH);
+        if value.is_empty() {
+            continue;
+        }
+        // Sentry's `set_tag`: drop the old entry, append the new one.
+        tags.retain(|(k, _)| *k != key);
+        tags.push((key, value));
+    }
+    event.tags = Some(Tags::List(
+        tags.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    ));
+}
+
+fn derived_tags(event: &Event) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            out.push((k.to_owned(), v.to_owned()));
+        }
+    };
+    add("level", event.level.as_ref().map(Level::as_str));
+    add("logger", event.logger.as_deref());
+    add("environment", event.environment.as_deref());
+    add("transaction", event.transaction.as_deref());
+    add("sentry:release", event.release.as_deref());
+    if event.release.is_some() {
+        add("sentry:dist", event.dist.as_deref());
+    }
+    add("sentry:user", user_tag(event.user.as_ref()).as_deref());
+    if let Some(contexts) = &event.contexts {
+        for (alias, context) in &contexts.0 {
+            for (suffix, value) in context_tags(alias, context) {
+                let key = if suffix.is_empty() {
+                    alias.clone()
+                } else {
+                    format!("{alias}.{suffix}")
+                };
+                out.push((key, value));
+            }
+        }
+    }
+    let mut add = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            out.push((k.to_owned(), v.to_owned()));
+        }
+    };
+    add("url", event.request.as_ref().and_then(|r| r.url.as_deref()));
+    let mechanism = event
+        .exception
+        .as_ref()
+        .and_then(|e| e.values.last())
+        .and_then(|e| e.mechanism.as_ref());
+    if let Some(mechanism) = mechanism {
+        add("mechanism", mechanism.ty.as_deref());
+        add(
+            "handled",
+            mechanism.handled.map(|h| if h { "yes" } else { "no" }),
+        );
+    }
+    out
+}
+
+/// Sentry's user tag: the first of `id:`, `email:`, `username:`, `ip:`.
+fn user_tag(user: Option<&User>) -> Option<String> {
+    let user = user?;
+    let non_empty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    if let Some(id) = &user.id {
+        let id = id.to_string();
+        if !id.is_empty() {
+            return Some(format!("id:{id}"));
+        }
+    }
+    non_empty(&user.email)
+        .map(|v| format!("email:{v}"))
+        .or_else(|| non_empty(&user.username).map(|v| format!("username:{v}")))
+        .or_else(|| non_empty(&user.ip_address).map(|v| format!("ip:{v}")))
+}
+
+/// The tags Sentry makes from a context, by the context's type (its `type`
+/// field, else its key), as `(suffix, value)`; an empty suffix means the
+/// tag is named after the context's key.
+fn context_tags(alias: &str, context: &Value) -> Vec<(&'static str, String)> {
+    let Some(context) = context.as_object() else {
+        return Vec::new();
+    };
+    let ty = context.get("type").and_then(Value::as_str).unwrap_or(alias);
+    let mapping: &[(&'static str, &str)] = match ty {
+        "app" => &[("device", "device_app_hash")],
+        "device" => &[("", "model"), ("family", "family")],
+        "runtime" => &[("", "runtime"), ("name", "name")],
+        "browser" => &[("", "browser"), ("name", "name")],
+        "os" => &[("", "os"), ("name", "name"), ("rooted", "rooted")],
+        "gpu" => &[("name", "name"), ("vendor", "vendor_name")],
+        "monitor" => &[("id", "id"), ("slug", "slug")],
+        _ => &[],
+    };
+    mapping
+        .iter()
+        .filter_map(|(suffix, field)| {
+            let value = match context.get(*field)? {
+                Value::String(s) => s.clone(),
+                // Sentry formats with Python's `str`.
+                Value::Bool(true) => "True".into(),
+                Value::Bool(false) => "False".into(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            (!value.is_empty()).then_some((*suffix, value))
+        })
+        .collect()
+}
+
+// --- metadata -----------------------------------------------------------------
+
+fn store_metadata(event: &mut Event) {
+    let metadata = event_metadata(event);
+    match event.ty.as_deref() {
+        None | Some("error" | "default") => {
+            event.ty = Some(metadata.event_type.as_str().to_owned());
+        }
+        _ => {}
+    }
+    let culprit = metadata.culprit.as_deref().map(str::trim).unwrap_or("");
+    event.culprit = Some(culprit.to_owned());
+    let other = &mut event.other;
+    other.insert("title".into(), Value::String(metadata.title));
+    match metadata.location {
+        Some(location) => other.insert("location".into(), Value::String(location)),
+        None => other.remove("location"),
+    };
+    other.insert("metadata".into(), Value::Object(metadata.metadata));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
+    }
+
+    fn normalized(value: Value, config: &NormalizeConfig) -> Value {
+        let mut event: Event = serde_json::from_value(value).unwrap();
+        normalize_event(&mut event, config).unwrap();
+        serde_json::to_value(&event).unwrap()
+    }
+
+    fn ts(secs: i64) -> f64 {
+        (now() + TimeDelta::seconds(secs)).timestamp() as f64
+    }
+
+    #[test]
+    fn defaults() {
+        let config = NormalizeConfig {
+            event_id: Some("9ec79c33ec9942ab8353589fcb2e04dc".parse().unwrap()),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(json!({"message": "hello"}), &config);
+        assert_eq!(e["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
+        assert_eq!(e["platform"], "other");
+        assert_eq!(e["level"], "error");
+        assert_eq!(e["logger"], "");
+        assert_eq!(e["type"], "default");
+        assert_eq!(e["title"], "hello");
+        assert_eq!(e["culprit"], "");
+        assert_eq!(e["metadata"], json!({"title": "hello"}));
+        assert_eq!(e["timestamp"], ts(0));
+        assert_eq!(e["received"], ts(0));
+        assert_eq!(e["logentry"], json!({"formatted": "hello"}));
+        assert!(e.get("message").is_none());
+        assert_eq!(e["tags"], json!([["level", "error"]]));
+        assert_eq!(e["errors"], json!([]));
+        let e = normalized(
+            json!({"platform": "brainfuck", "level": "loud"}),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["platform"], "other");
+        assert_eq!(e["level"], "error");
+        assert_eq!(
+            e["errors"],
+            json!([{"type": "invalid_data", "name": "level", "value": "loud"}])
+        );
+    }
+
+    #[test]
+    fn clock_drift_is_corrected() {
+        let config = NormalizeConfig {
+            sent_at: Some(now() - TimeDelta::hours(2)),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(
+            json!({
+                "timestamp": ts(-7200),
+                "breadcrumbs": [{"timestamp": ts(-7300), "message": "b"}]
+            }),
+            &config,
+        );
+        assert_eq!(e["timestamp"], ts(0));
+        assert_eq!(e["breadcrumbs"]["values"][0]["timestamp"], ts(-100));
+        assert_eq!(e["breadcrumbs"]["values"][0]["type"], "default");
+        assert_eq!(e["breadcrumbs"]["values"][0]["level"], "info");
+        assert_eq!(e["errors"][0]["type"], "clock_drift");
+        assert_eq!(e["errors"][0]["name"], "timestamp");
+        assert_eq!(e["errors"][0]["sdk_time"], "2024-05-01T10:00:00+00:00");
+
+        // Under 55 minutes: latency, not drift.
+        let config = NormalizeConfig {
+            sent_at: Some(now() - TimeDelta::minutes(50)),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(json!({"timestamp": ts(-3000)}), &config);
+        assert_eq!(e["timestamp"], ts(-3000));
+        assert_eq!(e["errors"], json!([]));
+    }
+
+    #[test]
+    fn timestamps_out_of_range() {
+        let config = NormalizeConfig::new(now());
+        let e = normalized(
+            json!({"type": "transaction", "transaction": "t", "start_timestamp": ts(-40 * 86400 - 5), "timestamp": ts(-40 * 86400)}),
+            &config,
+        );
+        assert_eq!(e["timestamp"], ts(0));
+        assert_eq!(e["start_timestamp"], ts(-5));
+        assert_eq!(e["errors"][0]["type"], "past_timestamp");
+        assert_eq!(e["level"], "info");
+        let e = normalized(json!({"timestamp": ts(120)}), &config);
+        assert_eq!(e["timestamp"], ts(0));
+        assert_eq!(e["errors"][0]["type"], "future_timestamp");
+        let e = normalized(json!({"timestamp": ts(30)}), &config);
+        assert_eq!(e["timestamp"], ts(30));
+    }
+
+    #[test]
+    fn invalid_transactions() {
+        let mut event: Event =
+            serde_json::from_value(json!({"type": "transaction", "timestamp": ts(0)})).unwrap();
+        let err = normalize_event(&mut event, &NormalizeConfig::new(now())).unwrap_err();
+        assert_eq!(err.reason(), "invalid_transaction");
+        let mut event: Event = serde_json::from_value(
+            json!({"type": "transaction", "start_timestamp": ts(1), "timestamp": ts(0)}),
+        )
+        .unwrap();
+        assert!(normalize_event(&mut event, &NormalizeConfig::new(now())).is_err());
+    }
+
+    #[test]
+    fn ip_addresses() {
+        let config = NormalizeConfig {
+            client_ip: Some("203.0.113.7".parse().unwrap()),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(json!({"user": {"ip_address": "{{auto}}"}}), &config);
+        assert_eq!(e["user"]["ip_address"], "203.0.113.7");
+        assert_eq!(e["tags"][1], json!(["sentry:user", "ip:203.0.113.7"]));
+        let e = normalized(json!({"platform": "javascript"}), &config);
+        assert_eq!(e["user"]["ip_address"], "203.0.113.7");
+        let e = normalized(json!({"platform": "python"}), &config);
+        assert!(e.get("user").is_none());
+        let e = normalized(
+            json!({"platform": "python", "request": {"env": {"REMOTE_ADDR": "198.51.100.1"}}}),
+            &config,
+        );
+        assert_eq!(e["user"]["ip_address"], "198.51.100.1");
+        let e = normalized(json!({"user": {"id": 1, "segment": "paid"}}), &config);
+        assert_eq!(e["user"], json!({"id": 1, "data": {"segment": "paid"}}));
+    }
+
+    #[test]
+    fn tags() {
+        let long = "v".repeat(201);
+        let e = normalized(
+            json!({
+                "release": " app@1.0 ",
+                "dist": "7",
+                "environment": "",
+                "server_name": "web-1",
+                "transaction": "/users/",
+                "user": {"email": "a@b.c", "username": "a"},
+                "request": {"url": "https://x.test/users/?page=2", "method": "get"},
+                "contexts": {
+                    "os": {"name": "Linux", "version": "6.1", "rooted": false},
+                    "runtime": {"name": "CPython", "version": "3.12.1"},
+                    "device": {"model": "Pixel", "family": "Google"},
+                    "trace": {"trace_id": "a"}
+                },
+                "exception": {"values": [{"type": "E", "value": "v", "mechanism": {"type": "generic", "handled": false}}]},
+                "tags": {
+                    "environment": "prod", " custom ": " x ", "custom": "dup", "release": "no",
+                    "empty": "", "big": long, "n": 3, "level": "debug", "null": null
+                }
+            }),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["environment"], "prod");
+        assert_eq!(e["release"], "app@1.0");
+        assert_eq!(e["request"]["url"], "https://x.test/users/");
+        assert_eq!(e["request"]["query_string"], "page=2");
+        assert_eq!(e["request"]["method"], "GET");
+        assert!(e.get("server_name").is_none());
+        assert_eq!(e["contexts"]["os"]["os"], "Linux 6.1");
+        assert_eq!(
+            e["tags"],
+            json!([
+                ["custom", "x"],
+                ["n", "3"],
+                ["server_name", "web-1"],
+                ["level", "error"],
+                ["environment", "prod"],
+                ["transaction", "/users/"],
+                ["sentry:release", "app@1.0"],
+                ["sentry:dist", "7"],
+                ["sentry:user", "email:a@b.c"],
+                ["device", "Pixel"],
+                ["device.family", "Google"],
+                ["os", "Linux 6.1"],
+                ["os.name", "Linux"],
+                ["os.rooted", "False"],
+                ["runtime", "CPython 3.12.1"],
+                ["runtime.name", "CPython"],
+                ["url", "https://x.test/users/"],
+                ["mechanism", "generic"],
+                ["handled", "no"]
+            ])
+        );
+        let types: Vec<&str> = e["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["value_too_long", "invalid_data"]);
+        assert_eq!(e["culprit"], "/users/");
+    }
+
+    #[test]
+    fn attributes() {
+        let e = normalized(
+            json!({"release": "latest", "environment": "a/b", "dist": "d".repeat(65), "logger": format!("  {}  ", "l".repeat(70))}),
+            &NormalizeConfig::new(now()),
+        );
+        assert!(
+            e.get("release").is_none() && e.get("environment").is_none() && e.get("dist").is_none()
+        );
+        assert_eq!(e["logger"].as_str().unwrap().chars().count(), 64);
+        assert!(e["logger"].as_str().unwrap().starts_with('*'));
+        assert_eq!(e["errors"].as_array().unwrap().len(), 3);
+        let config = NormalizeConfig {
+            client: Some("sentry.python/2.1.0".into()),
+            key_id: Some("12".into()),
+            project_id: Some(42),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(json!({}), &config);
+        assert_eq!(
+            e["sdk"],
+            json!({"name": "sentry.python", "version": "2.1.0"})
+        );
+        assert_eq!(e["key_id"], "12");
+        assert_eq!(e["project"], 42);
+    }
+
+    #[test]
+    fn logentries() {
+        let config = NormalizeConfig::new(now());
+        let e = normalized(
+            json!({"logentry": {"message": "user %s of %d", "params": ["a", 3]}}),
+            &config,
+        );
+        assert_eq!(e["logentry"]["formatted"], "user a of 3");
+        assert_eq!(e["logentry"]["message"], "user %s of %d");
+        let e = normalized(
+            json!({"logentry": {"message": "hi %(name)s {0}", "params": {"name": "bob"}}}),
+            &config,
+        );
+        assert_eq!(e["logentry"]["formatted"], "hi bob {0}");
+        let e = normalized(
+            json!({"logentry": {"message": "same", "formatted": "same"}}),
+            &config,
+        );
+        assert_eq!(e["logentry"], json!({"formatted": "same"}));
+        let e = normalized(
+            json!({"message": {"message": "m {0}", "params": ["x"]}}),
+            &config,
+        );
+        assert_eq!(e["logentry"]["formatted"], "m x");
+        assert_eq!(e["title"], "m x");
+    }
+
+    #[test]
+    fn exceptions_and_frames() {
+        let e = normalized(
+            json!({
+                "platform": "javascript",
+                "stacktrace": {"frames": [
+                    {"abs_path": "https://app.test/static/app.js?v=1", "function": "?", "in_app": true, "pre_context": [null, "a"]},
+                    {"filename": "lib.js", "function": "boom", "in_app": true}
+                ]},
+                "exception": [{"value": "TypeError: x is undefined", "mechanism": {"handled": true}}, {}]
+            }),
+            &NormalizeConfig::new(now()),
+        );
+        let exc = &e["exception"]["values"];
+        assert_eq!(exc.as_array().unwrap().len(), 1);
+        assert_eq!(exc[0]["type"], "TypeError");
+        assert_eq!(exc[0]["value"], "x is undefined");
+        assert_eq!(exc[0]["mechanism"]["type"], "generic");
+        // Two exceptions at first: the stack trace stays on the event.
+        let frames = &e["stacktrace"]["frames"];
+        assert_eq!(frames[0]["filename"], "/static/app.js");
+        assert!(frames[0].get("function").is_none());
+        assert_eq!(frames[0]["pre_context"], json!(["", "a"]));
+        assert_eq!(frames[0]["context_line"], "");
+        assert_eq!(frames[1]["abs_path"], "lib.js");
+        assert_eq!(e["errors"][0]["type"], "missing_attribute");
+        assert_eq!(e["title"], "TypeError: x is undefined");
+
+        let e = normalized(
+            json!({
+                "platform": "python",
+                "stacktrace": {"frames": [{"module": "app", "function": "run", "in_app": true}]},
+                "exception": [{"type": "E"}]
+            }),
+            &NormalizeConfig::new(now()),
+        );
+        assert!(e.get("stacktrace").is_none());
+        assert_eq!(
+            e["exception"]["values"][0]["stacktrace"]["frames"][0]["function"],
+            "run"
+        );
+        assert_eq!(e["culprit"], "app in run");
+        assert_eq!(e["location"], Value::Null);
+        assert_eq!(
+            e["metadata"],
+            json!({"type": "E", "value": "", "function": "run"})
+        );
+    }
+
+    #[test]
+    fn message_formatting() {
+        assert_eq!(
+            format_message("100%% %s", &json!(["x"])).as_deref(),
+            Some("100% x")
+        );
+        assert_eq!(format_message("no params", &json!([])), None);
+        assert_eq!(
+            format_message("{a} {b}", &json!({"a": 1})).as_deref(),
+            Some("1 {b}")
+        );
+        assert_eq!(
+            format_message("%s %s", &json!(["only"])).as_deref(),
+            Some("only %s")
+        );
+        assert_eq!(format_message("{", &json!(["x"])), None);
+    }
+}

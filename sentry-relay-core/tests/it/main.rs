@@ -1,0 +1,9 @@
+//! Integration tests of `sentry-relay-core`: events from real SDKs, and
+//! properties of normalization.
+
+// Tests read their own fixtures whole and fail loudly: the guards for
+// untrusted input do not apply here.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod fixtures;
+mod properties;
