@@ -1,9 +1,245 @@
-//! The web API and UI (layer 2, service).
+//! The HTTP services (layer 2): the ingest edge and the web API.
 //!
-//! This crate will own the HTTP API under `/api/0/` with Sentry's paths and
-//! JSON shapes (organizations, projects, keys, issues, events, releases),
-//! bearer-token auth and cursor pagination, so that `sentry-cli` and users'
-//! scripts work against it, and the server-rendered web UI. Nothing is
-//! implemented yet.
+//! - The ingest edge speaks Relay's protocol: `POST /api/{project_id}/envelope/`
+//!   and `/store/` with the three auth forms, CORS for browser SDKs, and
+//!   Relay's answers (200 `{"id": ...}`, 400, 401, 403, 413, 503). It
+//!   answers 200 only after the envelope is durable in the stream.
+//! - The web API lives under `/api/0/` with Sentry's paths and JSON shapes,
+//!   bearer tokens and `Link` cursor pagination: projects, keys, issues
+//!   (list, search, bulk and single update, delete) and events.
+//! - Health: `/_health/`, `/api/relay/healthcheck/live/` and `/ready/`.
+//!
+//! [`router`] builds the whole service from an [`AppState`]; tests drive it
+//! without a socket (`tower::ServiceExt::oneshot`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sentry_web::{AppState, IngestConfig, router};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+//! let broker = sentry_stream::open("memory://").await.unwrap();
+//! let state = AppState::new(store, broker, IngestConfig::default(), "http://127.0.0.1:9000");
+//! let app: axum::Router = router(Arc::new(state));
+//! # });
+//! ```
 
 #![forbid(unsafe_code)]
+
+mod api;
+mod ingest;
+mod serialize;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use sentry_envelope::Limits;
+use sentry_eventstore::{INGEST_CONSUMER_GROUP, Store, StoreError};
+use sentry_relay_core::ProjectConfig;
+use sentry_stream::{Broker, Producer};
+use serde_json::json;
+
+/// Settings of the ingest edge.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    /// Size limits (Relay's defaults).
+    pub limits: Limits,
+    /// The largest request body read, before decompression.
+    pub max_body_bytes: usize,
+    /// Envelopes waiting for processing above which ingest answers 503.
+    pub max_backlog: u64,
+    /// The consumer group whose lag is the backlog.
+    pub consumer_group: String,
+    /// Whether to take the client IP from `X-Forwarded-For` (behind a proxy).
+    pub trust_forwarded_for: bool,
+    /// How long a project config is cached.
+    pub config_ttl: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        IngestConfig {
+            max_body_bytes: usize::try_from(limits.max_envelope_size).unwrap_or(usize::MAX),
+            limits,
+            max_backlog: 100_000,
+            consumer_group: INGEST_CONSUMER_GROUP.into(),
+            trust_forwarded_for: false,
+            config_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A cached config and when it was loaded (`None`: the project does not exist).
+type CachedConfig = (Instant, Option<Arc<ProjectConfig>>);
+
+/// A cache of project configs in front of the store.
+///
+/// Entries expire after a TTL; this process's own changes (new keys, new
+/// projects) invalidate them at once.
+pub struct ConfigCache {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    entries: RwLock<HashMap<u64, CachedConfig>>,
+}
+
+impl ConfigCache {
+    /// A cache over `store`.
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        ConfigCache {
+            store,
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The config of a project, `None` for an unknown project.
+    pub async fn get(&self, project_id: u64) -> Result<Option<Arc<ProjectConfig>>, StoreError> {
+        if let Ok(entries) = self.entries.read() {
+            if let Some((at, config)) = entries.get(&project_id) {
+                if at.elapsed() < self.ttl {
+                    return Ok(config.clone());
+                }
+            }
+        }
+        let config = self.store.project_config(project_id).await?.map(Arc::new);
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(project_id, (Instant::now(), config.clone()));
+        }
+        Ok(config)
+    }
+
+    /// Forgets a project's config.
+    pub fn invalidate(&self, project_id: u64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&project_id);
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    /// Metadata, issues and events.
+    pub store: Arc<dyn Store>,
+    /// The stream.
+    pub broker: Arc<dyn Broker>,
+    /// The stream's producer.
+    pub producer: Arc<dyn Producer>,
+    /// Project configs.
+    pub configs: ConfigCache,
+    /// Ingest settings.
+    pub ingest: IngestConfig,
+    /// The public URL of this server (`http://127.0.0.1:9000`), for DSNs,
+    /// permalinks and `Link` headers.
+    pub base_url: String,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        ingest: IngestConfig,
+        base_url: impl Into<String>,
+    ) -> Self {
+        AppState {
+            configs: ConfigCache::new(store.clone(), ingest.config_ttl),
+            producer: broker.producer(),
+            store,
+            broker,
+            ingest,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// The whole HTTP service: ingest, API and health checks.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.ingest.max_body_bytes;
+    let ingest = Router::new()
+        .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/store/", post(ingest::store))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(ingest::cors));
+    let api = Router::new()
+        .route(
+            "/api/0/organizations/{org}/projects/",
+            get(api::list_projects),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/keys/",
+            get(api::list_keys).post(api::create_key),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/keys/{key_id}/",
+            axum::routing::put(api::update_key),
+        )
+        .route(
+            "/api/0/teams/{org}/{team}/projects/",
+            post(api::create_project),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/",
+            get(api::list_issues).put(api::update_issues),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/{id}/",
+            get(api::get_issue)
+                .put(api::update_issue)
+                .delete(api::delete_issue),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/{id}/events/",
+            get(api::issue_events),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/{id}/events/{event}/",
+            get(api::issue_event),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/events/{event_id}/",
+            get(api::project_event),
+        )
+        .route("/api/0/{*rest}", any(api::not_found));
+    Router::new()
+        .merge(ingest)
+        .merge(api)
+        .route("/_health/", get(health))
+        .route("/api/relay/healthcheck/live/", get(live))
+        .route("/api/relay/healthcheck/ready/", get(ready))
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn live() -> Response {
+    axum::Json(json!({"is_healthy": true})).into_response()
+}
+
+/// Ready when the store answers and the backlog has room.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = state.store.organization("sentry").await.is_ok();
+    let backlog_ok = state
+        .broker
+        .lag(
+            &state.ingest.consumer_group,
+            sentry_stream::topics::INGEST_EVENTS,
+        )
+        .await
+        .is_ok_and(|lag| lag < state.ingest.max_backlog);
+    let healthy = store_ok && backlog_ok;
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(json!({"is_healthy": healthy}))).into_response()
+}

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod inspect;
+mod load;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole server: ingest, processing and the web API, in one process.
+    Run(run::RunArgs),
+    /// Send load to a server and measure it.
+    Load(load::LoadArgs),
     /// Tools for envelopes, the format SDKs send.
     Envelope {
         #[command(subcommand)]
@@ -34,6 +40,20 @@ enum EnvelopeCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => match run::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Load(args) => match load::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Envelope {
             command: EnvelopeCommand::Inspect(args),
         } => inspect::run(&args),

@@ -2,6 +2,11 @@
 
 // Tests read their own fixtures whole and fail loudly: the guards for
 // untrusted input do not apply here.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods, unreachable_pub)]
 
+mod api;
+mod bad_input;
+mod durability;
 mod inspect;
+mod load;
+mod server;

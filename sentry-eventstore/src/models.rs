@@ -1,0 +1,310 @@
+//! The records the store keeps, as plain data.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sentry_envelope::protocol::EventId;
+use serde_json::Value;
+
+/// An organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    /// Numeric id.
+    pub id: i64,
+    /// URL name, unique.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub date_created: DateTime<Utc>,
+}
+
+/// A team of an organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Team {
+    /// Numeric id.
+    pub id: i64,
+    /// The organization.
+    pub organization_id: i64,
+    /// URL name, unique in the organization.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub date_created: DateTime<Utc>,
+}
+
+/// A project: the unit that SDKs send to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    /// Numeric id, the one in the DSN.
+    pub id: i64,
+    /// The organization.
+    pub organization_id: i64,
+    /// The owning team, if any.
+    pub team_id: Option<i64>,
+    /// URL name, unique in the organization.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// The platform chosen at creation (`python`, `node`, ...).
+    pub platform: Option<String>,
+    /// When it was created.
+    pub date_created: DateTime<Utc>,
+}
+
+/// What to create a project with.
+#[derive(Clone, Debug, Default)]
+pub struct NewProject {
+    /// Display name.
+    pub name: String,
+    /// URL name; derived from the name when `None`.
+    pub slug: Option<String>,
+    /// Platform.
+    pub platform: Option<String>,
+}
+
+/// A client key (DSN) of a project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectKey {
+    /// Numeric id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// A name for people.
+    pub label: String,
+    /// The public key: 32 hex digits, the user part of the DSN.
+    pub public_key: String,
+    /// The legacy secret key.
+    pub secret_key: String,
+    /// Whether the key may send.
+    pub is_active: bool,
+    /// When it was created.
+    pub date_created: DateTime<Utc>,
+}
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Numeric id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// Whether the user may do everything.
+    pub is_superuser: bool,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+}
+
+/// An API token (`Authorization: Bearer ...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Numeric id.
+    pub id: i64,
+    /// The user it acts as.
+    pub user_id: i64,
+    /// The scopes granted (`project:read`, `event:admin`, ...).
+    pub scopes: Vec<String>,
+    /// The last four characters of the token, for display.
+    pub token_last_characters: String,
+    /// When it was created.
+    pub date_created: DateTime<Utc>,
+}
+
+/// The resolution state of an issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IssueStatus {
+    /// Open.
+    Unresolved,
+    /// Fixed; a new event reopens it (a regression).
+    Resolved,
+    /// Muted.
+    Ignored,
+}
+
+impl IssueStatus {
+    /// Sentry's name for the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Unresolved => "unresolved",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::Ignored => "ignored",
+        }
+    }
+}
+
+impl fmt::Display for IssueStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IssueStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unresolved" => Ok(IssueStatus::Unresolved),
+            "resolved" | "resolvedInNextRelease" => Ok(IssueStatus::Resolved),
+            // Sentry renamed "ignored" to "archived"; both are accepted.
+            "ignored" | "archived" | "muted" => Ok(IssueStatus::Ignored),
+            other => Err(format!("unknown issue status {other:?}")),
+        }
+    }
+}
+
+/// An issue: a group of events with the same grouping hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issue {
+    /// Numeric id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The per-project sequence number behind the short id (`INTERNAL-3`).
+    pub short_id: i64,
+    /// Status.
+    pub status: IssueStatus,
+    /// `error` or `default`.
+    pub event_type: String,
+    /// Title, from the first event.
+    pub title: String,
+    /// Culprit, from the latest event.
+    pub culprit: Option<String>,
+    /// Level of the latest event.
+    pub level: String,
+    /// Platform.
+    pub platform: Option<String>,
+    /// Logger.
+    pub logger: Option<String>,
+    /// Sentry's metadata object (`type`, `value`, `filename`, ...).
+    pub metadata: Value,
+    /// Whether any event had an unhandled exception.
+    pub is_unhandled: bool,
+    /// First event time.
+    pub first_seen: DateTime<Utc>,
+    /// Latest event time.
+    pub last_seen: DateTime<Utc>,
+    /// Number of events.
+    pub times_seen: i64,
+    /// Number of distinct users.
+    pub user_count: i64,
+    /// Release of the first event.
+    pub first_release: Option<String>,
+    /// When it was resolved, if it is.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// An event ready to be saved: normalized and grouped.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The project.
+    pub project_id: i64,
+    /// The event id.
+    pub event_id: EventId,
+    /// When the event happened.
+    pub timestamp: DateTime<Utc>,
+    /// When the server received it.
+    pub received: DateTime<Utc>,
+    /// The grouping hashes, most specific first.
+    pub hashes: Vec<String>,
+    /// `error` or `default`.
+    pub event_type: String,
+    /// Issue title.
+    pub title: String,
+    /// Culprit.
+    pub culprit: Option<String>,
+    /// Level name.
+    pub level: String,
+    /// Platform.
+    pub platform: Option<String>,
+    /// Logger.
+    pub logger: Option<String>,
+    /// Sentry's metadata object.
+    pub metadata: Value,
+    /// Whether the exception was unhandled.
+    pub is_unhandled: bool,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// A stable identity of the user (`id:42`, `email:..`, `ip:..`), for
+    /// counting users.
+    pub user_key: Option<String>,
+    /// The normalized event as JSON, for the nodestore.
+    pub payload: Vec<u8>,
+}
+
+/// What saving one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaveOutcome {
+    /// The issue the event belongs to.
+    pub group_id: i64,
+    /// False when the event was already stored (a redelivery).
+    pub created: bool,
+    /// True when the event opened a new issue.
+    pub new_group: bool,
+    /// True when the event reopened a resolved issue.
+    pub regressed: bool,
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// The project.
+    pub project_id: i64,
+    /// The event id.
+    pub event_id: EventId,
+    /// The issue.
+    pub group_id: i64,
+    /// Event time.
+    pub timestamp: DateTime<Utc>,
+    /// Receive time.
+    pub received: DateTime<Utc>,
+    /// The normalized event.
+    pub payload: Value,
+}
+
+/// How to sort an issue list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IssueSort {
+    /// Most recently seen first (Sentry's `date`).
+    #[default]
+    LastSeen,
+    /// Newest issues first (`new`).
+    FirstSeen,
+    /// Most events first (`freq`).
+    TimesSeen,
+    /// Most users first (`user`).
+    UserCount,
+}
+
+/// A filter over the issues of an organization.
+#[derive(Clone, Debug, Default)]
+pub struct IssueQuery {
+    /// Only these projects; empty means all projects of the organization.
+    pub project_ids: Vec<i64>,
+    /// Only issues in this status.
+    pub status: Option<IssueStatus>,
+    /// Words that must all appear in the title, culprit or short id.
+    pub text: Vec<String>,
+    /// Sort order.
+    pub sort: IssueSort,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u64,
+}
+
+/// Which event of an issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventSelector {
+    /// The newest.
+    Latest,
+    /// The oldest.
+    Oldest,
+    /// A given one.
+    Id(EventId),
+}

@@ -1,0 +1,902 @@
+//! The embedded store: one SQLite database through sqlx.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives a crash of the process or the machine. Writes go
+//! through one connection (SQLite has one writer anyway); reads use a small
+//! pool that WAL lets run beside the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sentry_envelope::ProjectId;
+use sentry_envelope::protocol::EventId;
+use sentry_relay_core::{ProjectConfig, PublicKeyConfig};
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+
+use crate::error::{Result, StoreError};
+use crate::models::{
+    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, NewEvent, NewProject,
+    Organization, Project, ProjectKey, SaveOutcome, StoredEvent, Team, User,
+};
+use crate::store::Store;
+
+/// The migrations, in order. Each runs once, in a transaction.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+)];
+
+/// The SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://PATH` URL, or an
+    /// in-memory database for `sqlite::memory:`, and runs the migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl { url: url.into() })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // An in-memory database lives as long as its connection.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        let store = SqliteStore { writer, reader };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.writer)
+        .await?;
+        for &(version, description, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&self.writer)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            let fail = |source| StoreError::Migration { version, source };
+            let mut tx = self.writer.begin().await.map_err(fail)?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query("INSERT INTO schema_migrations VALUES (?, ?, ?)")
+                .bind(version)
+                .bind(description)
+                .bind(micros(Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            tracing::info!(version, description, "applied migration");
+        }
+        Ok(())
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn time(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn conflict(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let what = what.into();
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what },
+        _ => StoreError::Database(e),
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+/// Turns a name into a slug: lowercase ASCII letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    slug.chars().take(50).collect()
+}
+
+fn organization(row: &SqliteRow) -> Organization {
+    Organization {
+        id: row.get("id"),
+        slug: row.get("slug"),
+        name: row.get("name"),
+        date_created: time(row.get("date_created")),
+    }
+}
+
+fn team(row: &SqliteRow) -> Team {
+    Team {
+        id: row.get("id"),
+        organization_id: row.get("organization_id"),
+        slug: row.get("slug"),
+        name: row.get("name"),
+        date_created: time(row.get("date_created")),
+    }
+}
+
+fn project(row: &SqliteRow) -> Project {
+    Project {
+        id: row.get("id"),
+        organization_id: row.get("organization_id"),
+        team_id: row.get("team_id"),
+        slug: row.get("slug"),
+        name: row.get("name"),
+        platform: row.get("platform"),
+        date_created: time(row.get("date_created")),
+    }
+}
+
+fn key(row: &SqliteRow) -> ProjectKey {
+    ProjectKey {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        label: row.get("label"),
+        public_key: row.get("public_key"),
+        secret_key: row.get("secret_key"),
+        is_active: row.get("is_active"),
+        date_created: time(row.get("date_created")),
+    }
+}
+
+fn user(row: &SqliteRow) -> User {
+    User {
+        id: row.get("id"),
+        username: row.get("username"),
+        email: row.get("email"),
+        is_superuser: row.get("is_superuser"),
+        date_joined: time(row.get("date_joined")),
+    }
+}
+
+fn token(row: &SqliteRow) -> ApiToken {
+    let scopes: String = row.get("scopes");
+    ApiToken {
+        id: row.get("id"),
+        user_id: row.get("user_id"),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        token_last_characters: row.get("token_last_characters"),
+        date_created: time(row.get("date_created")),
+    }
+}
+
+fn issue(row: &SqliteRow) -> Result<Issue> {
+    let status: String = row.get("status");
+    let metadata: String = row.get("metadata");
+    Ok(Issue {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        short_id: row.get("short_id"),
+        status: status.parse().map_err(|detail| StoreError::Corrupt {
+            table: "groups",
+            detail,
+        })?,
+        event_type: row.get("event_type"),
+        title: row.get("title"),
+        culprit: row.get("culprit"),
+        level: row.get("level"),
+        platform: row.get("platform"),
+        logger: row.get("logger"),
+        metadata: serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt {
+            table: "groups",
+            detail: e.to_string(),
+        })?,
+        is_unhandled: row.get("is_unhandled"),
+        first_seen: time(row.get("first_seen")),
+        last_seen: time(row.get("last_seen")),
+        times_seen: row.get("times_seen"),
+        user_count: row.get("user_count"),
+        first_release: row.get("first_release"),
+        resolved_at: row.get::<Option<i64>, _>("resolved_at").map(time),
+    })
+}
+
+fn stored_event(row: &SqliteRow) -> Result<StoredEvent> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "events",
+        detail,
+    };
+    let event_id: String = row.get("event_id");
+    let data: Vec<u8> = row.get("data");
+    Ok(StoredEvent {
+        project_id: row.get("project_id"),
+        event_id: event_id.parse().map_err(|_| corrupt(event_id.clone()))?,
+        group_id: row.get("group_id"),
+        timestamp: time(row.get("timestamp")),
+        received: time(row.get("received")),
+        payload: serde_json::from_slice(&data).map_err(|e| corrupt(e.to_string()))?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.project_id, e.event_id, e.group_id, e.timestamp, e.received, n.data \
+     FROM events e JOIN nodestore n ON n.project_id = e.project_id AND n.event_id = e.event_id";
+
+/// Saves one event inside the batch transaction.
+async fn save_one(tx: &mut Transaction<'_, Sqlite>, e: &NewEvent) -> Result<SaveOutcome> {
+    let event_id = e.event_id.to_string();
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT group_id FROM events WHERE project_id = ? AND event_id = ?")
+            .bind(e.project_id)
+            .bind(&event_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some(group_id) = existing {
+        return Ok(SaveOutcome {
+            group_id,
+            created: false,
+            new_group: false,
+            regressed: false,
+        });
+    }
+    let organization_id: Option<i64> =
+        sqlx::query_scalar("SELECT organization_id FROM projects WHERE id = ?")
+            .bind(e.project_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(organization_id) = organization_id else {
+        tracing::warn!(project_id = e.project_id, %event_id, "dropped event of a deleted project");
+        return Ok(SaveOutcome {
+            group_id: 0,
+            created: false,
+            new_group: false,
+            regressed: false,
+        });
+    };
+
+    let mut group: Option<(i64, String)> = None;
+    for hash in &e.hashes {
+        group = sqlx::query_as(
+            "SELECT g.id, g.status FROM group_hashes h JOIN groups g ON g.id = h.group_id
+             WHERE h.project_id = ? AND h.hash = ?",
+        )
+        .bind(e.project_id)
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if group.is_some() {
+            break;
+        }
+    }
+    let ts = micros(e.timestamp);
+    let metadata = e.metadata.to_string();
+    let (group_id, new_group, regressed) = match group {
+        None => {
+            let short_id: i64 = sqlx::query_scalar(
+                "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?
+                 RETURNING next_short_id - 1",
+            )
+            .bind(e.project_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            let group_id: i64 = sqlx::query_scalar(
+                "INSERT INTO groups (project_id, short_id, event_type, title, culprit, level,
+                    platform, logger, metadata, is_unhandled, first_seen, last_seen, times_seen,
+                    first_release)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
+            )
+            .bind(e.project_id)
+            .bind(short_id)
+            .bind(&e.event_type)
+            .bind(&e.title)
+            .bind(&e.culprit)
+            .bind(&e.level)
+            .bind(&e.platform)
+            .bind(&e.logger)
+            .bind(&metadata)
+            .bind(e.is_unhandled)
+            .bind(ts)
+            .bind(ts)
+            .bind(&e.release)
+            .fetch_one(&mut **tx)
+            .await?;
+            (group_id, true, false)
+        }
+        Some((group_id, status)) => {
+            let regressed = status == IssueStatus::Resolved.as_str();
+            sqlx::query(
+                "UPDATE groups SET
+                    times_seen = times_seen + 1,
+                    first_seen = min(first_seen, ?1),
+                    last_seen = max(last_seen, ?1),
+                    level = CASE WHEN ?1 >= last_seen THEN ?2 ELSE level END,
+                    culprit = CASE WHEN ?1 >= last_seen THEN ?3 ELSE culprit END,
+                    is_unhandled = is_unhandled OR ?4,
+                    status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END,
+                    resolved_at = CASE WHEN status = 'resolved' THEN NULL ELSE resolved_at END
+                 WHERE id = ?5",
+            )
+            .bind(ts)
+            .bind(&e.level)
+            .bind(&e.culprit)
+            .bind(e.is_unhandled)
+            .bind(group_id)
+            .execute(&mut **tx)
+            .await?;
+            (group_id, false, regressed)
+        }
+    };
+    for hash in &e.hashes {
+        sqlx::query(
+            "INSERT OR IGNORE INTO group_hashes (project_id, hash, group_id) VALUES (?, ?, ?)",
+        )
+        .bind(e.project_id)
+        .bind(hash)
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(user_key) = &e.user_key {
+        let added =
+            sqlx::query("INSERT OR IGNORE INTO group_users (group_id, user_key) VALUES (?, ?)")
+                .bind(group_id)
+                .bind(user_key)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        if added > 0 {
+            sqlx::query("UPDATE groups SET user_count = user_count + 1 WHERE id = ?")
+                .bind(group_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO events (project_id, event_id, group_id, timestamp, received, level, release,
+            environment, user_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.project_id)
+    .bind(&event_id)
+    .bind(group_id)
+    .bind(ts)
+    .bind(micros(e.received))
+    .bind(&e.level)
+    .bind(&e.release)
+    .bind(&e.environment)
+    .bind(&e.user_key)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT OR REPLACE INTO nodestore (project_id, event_id, data) VALUES (?, ?, ?)")
+        .bind(e.project_id)
+        .bind(&event_id)
+        .bind(&e.payload)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(version) = &e.release {
+        sqlx::query(
+            "INSERT INTO releases (organization_id, version, date_created) VALUES (?, ?, ?)
+             ON CONFLICT (organization_id, version) DO NOTHING",
+        )
+        .bind(organization_id)
+        .bind(version)
+        .bind(micros(e.received))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO release_projects (release_id, project_id, first_event, last_event)
+             SELECT id, ?1, ?2, ?2 FROM releases WHERE organization_id = ?3 AND version = ?4
+             ON CONFLICT (release_id, project_id) DO UPDATE SET
+                first_event = min(first_event, excluded.first_event),
+                last_event = max(last_event, excluded.last_event)",
+        )
+        .bind(e.project_id)
+        .bind(ts)
+        .bind(organization_id)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(name) = &e.environment {
+        sqlx::query(
+            "INSERT INTO environments (organization_id, name, date_created) VALUES (?, ?, ?)
+             ON CONFLICT (organization_id, name) DO NOTHING",
+        )
+        .bind(organization_id)
+        .bind(name)
+        .bind(micros(e.received))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO environment_projects (environment_id, project_id)
+             SELECT id, ? FROM environments WHERE organization_id = ? AND name = ?",
+        )
+        .bind(e.project_id)
+        .bind(organization_id)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(SaveOutcome {
+        group_id,
+        created: true,
+        new_group,
+        regressed,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization> {
+        let row = sqlx::query(
+            "INSERT INTO organizations (slug, name, date_created) VALUES (?, ?, ?) RETURNING *",
+        )
+        .bind(slug)
+        .bind(name)
+        .bind(micros(Utc::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict(format!("organization {slug:?}")))?;
+        Ok(organization(&row))
+    }
+
+    async fn organization(&self, slug: &str) -> Result<Option<Organization>> {
+        let row = sqlx::query("SELECT * FROM organizations WHERE slug = ?")
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(organization))
+    }
+
+    async fn create_team(&self, organization_id: i64, slug: &str, name: &str) -> Result<Team> {
+        let row = sqlx::query(
+            "INSERT INTO teams (organization_id, slug, name, date_created) VALUES (?, ?, ?, ?)
+             RETURNING *",
+        )
+        .bind(organization_id)
+        .bind(slug)
+        .bind(name)
+        .bind(micros(Utc::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict(format!("team {slug:?}")))?;
+        Ok(team(&row))
+    }
+
+    async fn team(&self, organization_id: i64, slug: &str) -> Result<Option<Team>> {
+        let row = sqlx::query("SELECT * FROM teams WHERE organization_id = ? AND slug = ?")
+            .bind(organization_id)
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(team))
+    }
+
+    async fn create_project(
+        &self,
+        organization_id: i64,
+        team_id: Option<i64>,
+        new: NewProject,
+    ) -> Result<Project> {
+        let slug = new.slug.unwrap_or_else(|| slugify(&new.name));
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO projects (organization_id, team_id, slug, name, platform, date_created)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(organization_id)
+        .bind(team_id)
+        .bind(&slug)
+        .bind(&new.name)
+        .bind(&new.platform)
+        .bind(micros(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict(format!("project slug {slug:?}")))?;
+        let created = project(&row);
+        insert_key(&mut tx, created.id, "Default").await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn projects(&self, organization_id: i64) -> Result<Vec<Project>> {
+        let rows = sqlx::query("SELECT * FROM projects WHERE organization_id = ? ORDER BY slug")
+            .bind(organization_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(project).collect())
+    }
+
+    async fn project(&self, organization_id: i64, slug: &str) -> Result<Option<Project>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE organization_id = ? AND slug = ?")
+            .bind(organization_id)
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(project))
+    }
+
+    async fn project_by_id(&self, id: i64) -> Result<Option<Project>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(project))
+    }
+
+    async fn create_key(&self, project_id: i64, label: &str) -> Result<ProjectKey> {
+        let mut tx = self.writer.begin().await?;
+        let created = insert_key(&mut tx, project_id, label).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn keys(&self, project_id: i64) -> Result<Vec<ProjectKey>> {
+        let rows = sqlx::query("SELECT * FROM project_keys WHERE project_id = ? ORDER BY id")
+            .bind(project_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(key).collect())
+    }
+
+    async fn set_key_active(&self, key_id: i64, active: bool) -> Result<()> {
+        let changed = sqlx::query("UPDATE project_keys SET is_active = ? WHERE id = ?")
+            .bind(active)
+            .bind(key_id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("key {key_id}"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn project_config(&self, project_id: u64) -> Result<Option<ProjectConfig>> {
+        let Ok(id) = i64::try_from(project_id) else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT * FROM projects WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.get("status");
+        let found = project(&row);
+        let keys = self.keys(id).await?;
+        Ok(Some(ProjectConfig {
+            project_id: ProjectId::new(project_id),
+            organization_id: found.organization_id.unsigned_abs(),
+            slug: found.slug,
+            platform: found.platform,
+            public_keys: keys
+                .into_iter()
+                .map(|k| PublicKeyConfig {
+                    public_key: k.public_key,
+                    active: k.is_active,
+                    numeric_id: Some(k.id.unsigned_abs()),
+                })
+                .collect(),
+            disabled: status != "active",
+            limits: Default::default(),
+        }))
+    }
+
+    async fn create_user(&self, username: &str, email: &str, superuser: bool) -> Result<User> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, email, is_superuser, date_joined) VALUES (?, ?, ?, ?)
+             RETURNING *",
+        )
+        .bind(username)
+        .bind(email)
+        .bind(superuser)
+        .bind(micros(Utc::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict(format!("user {username:?}")))?;
+        Ok(user(&row))
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(user))
+    }
+
+    async fn create_token(
+        &self,
+        user_id: i64,
+        secret: &str,
+        scopes: &[String],
+    ) -> Result<ApiToken> {
+        let last: String = secret
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (user_id, token_hash, token_last_characters, scopes, date_created)
+             VALUES (?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(user_id)
+        .bind(token_hash(secret))
+        .bind(last)
+        .bind(scopes.join(" "))
+        .bind(micros(Utc::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict("token"))?;
+        Ok(token(&row))
+    }
+
+    async fn token(&self, secret: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ?")
+            .bind(token_hash(secret))
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(token))
+    }
+
+    async fn save_events(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>> {
+        let mut tx = self.writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(save_one(&mut tx, event).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn issues(&self, organization_id: i64, query: &IssueQuery) -> Result<Vec<Issue>> {
+        let mut sql = String::from(
+            "SELECT g.* FROM groups g JOIN projects p ON p.id = g.project_id
+             WHERE p.organization_id = ?",
+        );
+        if !query.project_ids.is_empty() {
+            sql.push_str(" AND g.project_id IN (");
+            sql.push_str(&vec!["?"; query.project_ids.len()].join(", "));
+            sql.push(')');
+        }
+        if query.status.is_some() {
+            sql.push_str(" AND g.status = ?");
+        }
+        for _ in &query.text {
+            sql.push_str(
+                " AND (g.title LIKE ? ESCAPE '\\' OR coalesce(g.culprit, '') LIKE ? ESCAPE '\\'
+                  OR (upper(p.slug) || '-' || g.short_id) LIKE ? ESCAPE '\\')",
+            );
+        }
+        sql.push_str(match query.sort {
+            IssueSort::LastSeen => " ORDER BY g.last_seen DESC, g.id DESC",
+            IssueSort::FirstSeen => " ORDER BY g.first_seen DESC, g.id DESC",
+            IssueSort::TimesSeen => " ORDER BY g.times_seen DESC, g.id DESC",
+            IssueSort::UserCount => " ORDER BY g.user_count DESC, g.id DESC",
+        });
+        sql.push_str(" LIMIT ? OFFSET ?");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(organization_id);
+        for id in &query.project_ids {
+            q = q.bind(*id);
+        }
+        if let Some(status) = query.status {
+            q = q.bind(status.as_str());
+        }
+        for word in &query.text {
+            let escaped = word
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            q = q.bind(pattern.clone()).bind(pattern.clone()).bind(pattern);
+        }
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let rows = q.bind(limit).bind(offset).fetch_all(&self.reader).await?;
+        rows.iter().map(issue).collect()
+    }
+
+    async fn issue(&self, organization_id: i64, id: i64) -> Result<Option<Issue>> {
+        let row = sqlx::query(
+            "SELECT g.* FROM groups g JOIN projects p ON p.id = g.project_id
+             WHERE p.organization_id = ? AND g.id = ?",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(issue).transpose()
+    }
+
+    async fn set_issue_status(
+        &self,
+        organization_id: i64,
+        ids: &[i64],
+        status: IssueStatus,
+    ) -> Result<u64> {
+        let mut tx = self.writer.begin().await?;
+        let mut changed = 0;
+        let resolved_at = (status == IssueStatus::Resolved).then(|| micros(Utc::now()));
+        for id in ids {
+            changed += sqlx::query(
+                "UPDATE groups SET status = ?, resolved_at = ?
+                 WHERE id = ? AND project_id IN (SELECT id FROM projects WHERE organization_id = ?)",
+            )
+            .bind(status.as_str())
+            .bind(resolved_at)
+            .bind(id)
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn delete_issue(&self, organization_id: i64, id: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "DELETE FROM nodestore WHERE (project_id, event_id) IN
+               (SELECT project_id, event_id FROM events WHERE group_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM groups WHERE id = ?
+               AND project_id IN (SELECT id FROM projects WHERE organization_id = ?)",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            // Not this organization's issue: keep its events.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn issue_events(
+        &self,
+        group_id: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} WHERE e.group_id = ?
+             ORDER BY e.timestamp DESC, e.event_id DESC LIMIT ? OFFSET ?"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(group_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    async fn issue_event(
+        &self,
+        group_id: i64,
+        which: EventSelector,
+    ) -> Result<Option<StoredEvent>> {
+        let (filter, id) = match which {
+            EventSelector::Latest => ("ORDER BY e.timestamp DESC, e.event_id DESC", None),
+            EventSelector::Oldest => ("ORDER BY e.timestamp ASC, e.event_id ASC", None),
+            EventSelector::Id(id) => ("AND e.event_id = ?", Some(id.to_string())),
+        };
+        let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.group_id = ? {filter} LIMIT 1");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(group_id);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        let row = q.fetch_optional(&self.reader).await?;
+        row.as_ref().map(stored_event).transpose()
+    }
+
+    async fn event(&self, project_id: i64, event_id: EventId) -> Result<Option<StoredEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.project_id = ? AND e.event_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(project_id)
+            .bind(event_id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(stored_event).transpose()
+    }
+
+    async fn neighbours(&self, event: &StoredEvent) -> Result<(Option<EventId>, Option<EventId>)> {
+        let ts = micros(event.timestamp);
+        let id = event.event_id.to_string();
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM events WHERE group_id = ?1
+               AND (timestamp < ?2 OR (timestamp = ?2 AND event_id < ?3))
+             ORDER BY timestamp DESC, event_id DESC LIMIT 1",
+        )
+        .bind(event.group_id)
+        .bind(ts)
+        .bind(&id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM events WHERE group_id = ?1
+               AND (timestamp > ?2 OR (timestamp = ?2 AND event_id > ?3))
+             ORDER BY timestamp ASC, event_id ASC LIMIT 1",
+        )
+        .bind(event.group_id)
+        .bind(ts)
+        .bind(&id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok((
+            previous.and_then(|s| s.parse().ok()),
+            next.and_then(|s| s.parse().ok()),
+        ))
+    }
+}
+
+async fn insert_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    project_id: i64,
+    label: &str,
+) -> Result<ProjectKey> {
+    let row = sqlx::query(
+        "INSERT INTO project_keys (project_id, label, public_key, secret_key, is_active, date_created)
+         VALUES (?, ?, ?, ?, 1, ?) RETURNING *",
+    )
+    .bind(project_id)
+    .bind(label)
+    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .bind(micros(Utc::now()))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+            what: format!("project {project_id}"),
+        },
+        _ => StoreError::Database(e),
+    })?;
+    Ok(key(&row))
+}

@@ -1,0 +1,89 @@
+//! The store trait: metadata, issues, the event index and the nodestore.
+
+use async_trait::async_trait;
+use sentry_envelope::protocol::EventId;
+use sentry_relay_core::ProjectConfig;
+
+use crate::error::Result;
+use crate::models::{
+    ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, NewEvent, NewProject, Organization,
+    Project, ProjectKey, SaveOutcome, StoredEvent, Team, User,
+};
+
+/// Everything the ingest consumer and the web API need from storage.
+///
+/// Implementations: [`SqliteStore`](crate::SqliteStore) (the embedded
+/// default). Pick one by URL with [`open`](crate::open).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates an organization.
+    async fn create_organization(&self, slug: &str, name: &str) -> Result<Organization>;
+    /// An organization by slug.
+    async fn organization(&self, slug: &str) -> Result<Option<Organization>>;
+    /// Creates a team.
+    async fn create_team(&self, organization_id: i64, slug: &str, name: &str) -> Result<Team>;
+    /// A team by slug.
+    async fn team(&self, organization_id: i64, slug: &str) -> Result<Option<Team>>;
+    /// Creates a project with one active key, like Sentry does.
+    async fn create_project(
+        &self,
+        organization_id: i64,
+        team_id: Option<i64>,
+        project: NewProject,
+    ) -> Result<Project>;
+    /// The projects of an organization, by slug.
+    async fn projects(&self, organization_id: i64) -> Result<Vec<Project>>;
+    /// A project by slug.
+    async fn project(&self, organization_id: i64, slug: &str) -> Result<Option<Project>>;
+    /// A project by id.
+    async fn project_by_id(&self, id: i64) -> Result<Option<Project>>;
+    /// Creates a client key.
+    async fn create_key(&self, project_id: i64, label: &str) -> Result<ProjectKey>;
+    /// The keys of a project.
+    async fn keys(&self, project_id: i64) -> Result<Vec<ProjectKey>>;
+    /// Enables or disables a key.
+    async fn set_key_active(&self, key_id: i64, active: bool) -> Result<()>;
+    /// The config the ingest edge checks requests against.
+    async fn project_config(&self, project_id: u64) -> Result<Option<ProjectConfig>>;
+
+    /// Creates a user.
+    async fn create_user(&self, username: &str, email: &str, superuser: bool) -> Result<User>;
+    /// A user by id.
+    async fn user(&self, id: i64) -> Result<Option<User>>;
+    /// Stores a token (only its hash is kept).
+    async fn create_token(&self, user_id: i64, token: &str, scopes: &[String]) -> Result<ApiToken>;
+    /// Looks a token up.
+    async fn token(&self, token: &str) -> Result<Option<ApiToken>>;
+
+    /// Saves events in one transaction. Idempotent on (project, event id):
+    /// an event already stored is left alone and reported with
+    /// `created: false`.
+    async fn save_events(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>>;
+    /// Issues matching a query, in its sort order.
+    async fn issues(&self, organization_id: i64, query: &IssueQuery) -> Result<Vec<Issue>>;
+    /// One issue of an organization.
+    async fn issue(&self, organization_id: i64, id: i64) -> Result<Option<Issue>>;
+    /// Sets the status of issues; returns how many changed.
+    async fn set_issue_status(
+        &self,
+        organization_id: i64,
+        ids: &[i64],
+        status: IssueStatus,
+    ) -> Result<u64>;
+    /// Deletes an issue with its events.
+    async fn delete_issue(&self, organization_id: i64, id: i64) -> Result<bool>;
+    /// The events of an issue, newest first.
+    async fn issue_events(
+        &self,
+        group_id: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>>;
+    /// One event of an issue.
+    async fn issue_event(&self, group_id: i64, which: EventSelector)
+    -> Result<Option<StoredEvent>>;
+    /// An event by id.
+    async fn event(&self, project_id: i64, event_id: EventId) -> Result<Option<StoredEvent>>;
+    /// The ids of the events before and after one in its issue.
+    async fn neighbours(&self, event: &StoredEvent) -> Result<(Option<EventId>, Option<EventId>)>;
+}

@@ -1,0 +1,720 @@
+//! The web API under `/api/0/`, with Sentry's paths and JSON shapes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use sentry_envelope::protocol::EventId;
+use sentry_eventstore::{
+    ApiToken, EventSelector, IssueQuery, IssueSort, IssueStatus, NewProject, Organization, Project,
+    StoreError, slugify,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::serialize;
+
+/// The most rows a page holds.
+const MAX_PER_PAGE: u64 = 100;
+
+/// An API error: a status and `{"detail": ...}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    fn not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "The requested resource does not exist",
+        )
+    }
+
+    fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { what } => {
+                ApiError::new(StatusCode::CONFLICT, format!("{what} already exists"))
+            }
+            StoreError::NotFound { .. } => ApiError::not_found(),
+            other => {
+                tracing::error!(error = %other, "store error in api");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "detail": self.detail }))).into_response()
+    }
+}
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+/// The caller, authenticated by `Authorization: Bearer <token>`.
+pub(crate) struct Caller(#[allow(dead_code)] pub(crate) ApiToken);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Authentication credentials were not provided.",
+                )
+            })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token header."))?;
+        match state.store.token(token).await? {
+            Some(t) => Ok(Caller(t)),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token")),
+        }
+    }
+}
+
+/// Query parameters, with repeated keys (`?id=1&id=2`, `?project=1&project=2`).
+struct Params(HashMap<String, Vec<String>>);
+
+impl Params {
+    fn parse(raw: Option<&str>) -> Params {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in url_pairs(raw.unwrap_or("")) {
+            map.entry(k).or_default().push(v);
+        }
+        Params(map)
+    }
+
+    fn one(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    fn all(&self, key: &str) -> &[String] {
+        self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A page request: Sentry's cursor `<value>:<offset>:<is_prev>`.
+struct PageRequest {
+    offset: u64,
+    limit: u64,
+}
+
+impl PageRequest {
+    fn from(params: &Params, default_limit: u64) -> ApiResult<PageRequest> {
+        let limit = match params.one("per_page").or(params.one("limit")) {
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| ApiError::bad_request("invalid per_page"))?
+                .clamp(1, MAX_PER_PAGE),
+            None => default_limit,
+        };
+        let offset = match params.one("cursor") {
+            Some(c) if !c.is_empty() => {
+                let mut parts = c.split(':');
+                let _value = parts.next();
+                parts
+                    .next()
+                    .and_then(|o| o.parse::<u64>().ok())
+                    .ok_or_else(|| ApiError::bad_request("invalid cursor"))?
+            }
+            _ => 0,
+        };
+        Ok(PageRequest { offset, limit })
+    }
+
+    /// The `Link` header for a page that found `more` rows beyond it.
+    fn link(&self, uri: &Uri, base_url: &str, more: bool) -> HeaderValue {
+        let path = uri.path();
+        let kept: Vec<String> = uri
+            .query()
+            .map(url_pairs)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| format!("{}={}", encode(&k), encode(&v)))
+            .collect();
+        let url = |cursor: &str| {
+            let mut q = kept.clone();
+            q.push(format!("cursor={}", encode(cursor)));
+            format!("{}{path}?{}", base_url.trim_end_matches('/'), q.join("&"))
+        };
+        let prev_offset = self.offset.saturating_sub(self.limit);
+        let prev = format!("0:{prev_offset}:1");
+        let next = format!("0:{}:0", self.offset + self.limit);
+        let value = format!(
+            "<{}>; rel=\"previous\"; results=\"{}\"; cursor=\"{prev}\", <{}>; rel=\"next\"; results=\"{more}\"; cursor=\"{next}\"",
+            url(&prev),
+            self.offset > 0,
+            url(&next),
+        );
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A page of results with its `Link` header.
+fn paged(mut rows: Vec<Value>, page: &PageRequest, uri: &Uri, base_url: &str) -> Response {
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    let mut response = Json(Value::Array(rows)).into_response();
+    response
+        .headers_mut()
+        .insert(header::LINK, page.link(uri, base_url, more));
+    response
+}
+
+async fn org(state: &AppState, slug: &str) -> ApiResult<Organization> {
+    state
+        .store
+        .organization(slug)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn org_project(
+    state: &AppState,
+    org_slug: &str,
+    slug: &str,
+) -> ApiResult<(Organization, Project)> {
+    let org = org(state, org_slug).await?;
+    let project = state
+        .store
+        .project(org.id, slug)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((org, project))
+}
+
+/// `GET /api/0/organizations/{org}/projects/`
+pub(crate) async fn list_projects(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(org_slug): Path<String>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = Params::parse(query.as_deref());
+    let page = PageRequest::from(&params, MAX_PER_PAGE)?;
+    let org = org(&state, &org_slug).await?;
+    let projects = state.store.projects(org.id).await?;
+    let rows: Vec<Value> = projects
+        .iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit + 1).unwrap_or(usize::MAX))
+        .map(serialize::project)
+        .collect();
+    Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewProjectBody {
+    name: Option<String>,
+    slug: Option<String>,
+    platform: Option<String>,
+}
+
+/// `POST /api/0/teams/{org}/{team}/projects/`
+pub(crate) async fn create_project(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, team_slug)): Path<(String, String)>,
+    Json(body): Json<NewProjectBody>,
+) -> ApiResult {
+    let org = org(&state, &org_slug).await?;
+    let team = state
+        .store
+        .team(org.id, &team_slug)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| body.slug.clone())
+        .ok_or_else(|| ApiError::bad_request("name: This field is required."))?;
+    let slug = body
+        .slug
+        .map(|s| slugify(&s))
+        .unwrap_or_else(|| slugify(&name));
+    if slug.is_empty() || slug.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::bad_request("slug: Enter a valid slug."));
+    }
+    let project = state
+        .store
+        .create_project(
+            org.id,
+            Some(team.id),
+            NewProject {
+                name,
+                slug: Some(slug),
+                platform: body.platform,
+            },
+        )
+        .await?;
+    state.configs.invalidate(project.id.unsigned_abs());
+    Ok((StatusCode::CREATED, Json(serialize::project(&project))).into_response())
+}
+
+/// `GET /api/0/projects/{org}/{project}/keys/`
+pub(crate) async fn list_keys(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, project_slug)): Path<(String, String)>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = Params::parse(query.as_deref());
+    let page = PageRequest::from(&params, MAX_PER_PAGE)?;
+    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let keys = state.store.keys(project.id).await?;
+    let rows = keys
+        .iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit + 1).unwrap_or(usize::MAX))
+        .map(|k| serialize::key(k, &state.base_url))
+        .collect();
+    Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewKeyBody {
+    name: Option<String>,
+}
+
+/// `POST /api/0/projects/{org}/{project}/keys/`
+pub(crate) async fn create_key(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, project_slug)): Path<(String, String)>,
+    body: Option<Json<NewKeyBody>>,
+) -> ApiResult {
+    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let label = body
+        .and_then(|Json(b)| b.name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "Default".into());
+    let key = state.store.create_key(project.id, &label).await?;
+    state.configs.invalidate(project.id.unsigned_abs());
+    Ok((
+        StatusCode::CREATED,
+        Json(serialize::key(&key, &state.base_url)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateKeyBody {
+    is_active: Option<bool>,
+}
+
+/// `PUT /api/0/projects/{org}/{project}/keys/{key_id}/` (`{"isActive": false}`).
+pub(crate) async fn update_key(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, project_slug, key_id)): Path<(String, String, String)>,
+    Json(body): Json<UpdateKeyBody>,
+) -> ApiResult {
+    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let find = |keys: Vec<sentry_eventstore::ProjectKey>| {
+        keys.into_iter()
+            .find(|k| k.public_key == key_id)
+            .ok_or_else(ApiError::not_found)
+    };
+    let key = find(state.store.keys(project.id).await?)?;
+    if let Some(active) = body.is_active {
+        state.store.set_key_active(key.id, active).await?;
+        state.configs.invalidate(project.id.unsigned_abs());
+    }
+    let key = find(state.store.keys(project.id).await?)?;
+    Ok(Json(serialize::key(&key, &state.base_url)).into_response())
+}
+
+/// Reads Sentry's issue search syntax: `is:unresolved`, `is:resolved`,
+/// `is:ignored` (or `is:archived`), and free text.
+fn issue_query(params: &Params, projects: &[Project]) -> ApiResult<IssueQuery> {
+    // Sentry's default query is `is:unresolved`.
+    let raw = params.one("query").unwrap_or("is:unresolved");
+    let mut query = IssueQuery::default();
+    for word in raw.split_whitespace() {
+        if let Some(status) = word.strip_prefix("is:") {
+            query.status =
+                Some(status.parse::<IssueStatus>().map_err(|_| {
+                    ApiError::bad_request(format!("unknown search term is:{status}"))
+                })?);
+        } else {
+            query.text.push(word.trim_matches('"').to_owned());
+        }
+    }
+    for id in params.all("project") {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid project"))?;
+        if id == -1 {
+            continue;
+        }
+        if !projects.iter().any(|p| p.id == id) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "You do not have permission to perform this action.",
+            ));
+        }
+        query.project_ids.push(id);
+    }
+    query.sort = match params.one("sort") {
+        None | Some("date") => IssueSort::LastSeen,
+        Some("new") => IssueSort::FirstSeen,
+        Some("freq") => IssueSort::TimesSeen,
+        Some("user") => IssueSort::UserCount,
+        Some(other) => return Err(ApiError::bad_request(format!("unknown sort {other:?}"))),
+    };
+    Ok(query)
+}
+
+fn project_of(projects: &[Project], id: i64) -> ApiResult<&Project> {
+    projects
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// `GET /api/0/organizations/{org}/issues/`
+pub(crate) async fn list_issues(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(org_slug): Path<String>,
+    uri: Uri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let params = Params::parse(raw.as_deref());
+    let page = PageRequest::from(&params, 25)?;
+    let org = org(&state, &org_slug).await?;
+    let projects = state.store.projects(org.id).await?;
+    let mut query = issue_query(&params, &projects)?;
+    query.offset = page.offset;
+    query.limit = page.limit + 1;
+    let issues = state.store.issues(org.id, &query).await?;
+    let mut rows = Vec::with_capacity(issues.len());
+    for issue in &issues {
+        let project = project_of(&projects, issue.project_id)?;
+        rows.push(serialize::issue(issue, project, &org.slug, &state.base_url));
+    }
+    Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UpdateBody {
+    status: Option<String>,
+}
+
+fn parse_status(body: &UpdateBody) -> ApiResult<Option<IssueStatus>> {
+    body.status
+        .as_deref()
+        .map(|s| s.parse::<IssueStatus>().map_err(ApiError::bad_request))
+        .transpose()
+}
+
+/// `PUT /api/0/organizations/{org}/issues/?id=1&id=2` (or by `query=`).
+pub(crate) async fn update_issues(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(org_slug): Path<String>,
+    RawQuery(raw): RawQuery,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult {
+    let params = Params::parse(raw.as_deref());
+    let org = org(&state, &org_slug).await?;
+    let Some(status) = parse_status(&body)? else {
+        return Ok(Json(json!({})).into_response());
+    };
+    let ids: Vec<i64> = if params.all("id").is_empty() {
+        // No ids: the update applies to what the query matches (up to 1000).
+        let projects = state.store.projects(org.id).await?;
+        let mut query = issue_query(&params, &projects)?;
+        query.limit = 1000;
+        state
+            .store
+            .issues(org.id, &query)
+            .await?
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    } else {
+        params
+            .all("id")
+            .iter()
+            .map(|id| id.parse().map_err(|_| ApiError::bad_request("invalid id")))
+            .collect::<ApiResult<_>>()?
+    };
+    if ids.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    state.store.set_issue_status(org.id, &ids, status).await?;
+    Ok(Json(json!({"status": status.as_str(), "statusDetails": {}})).into_response())
+}
+
+async fn one_issue(
+    state: &AppState,
+    org_slug: &str,
+    id: &str,
+) -> ApiResult<(Organization, sentry_eventstore::Issue, Project)> {
+    let org = org(state, org_slug).await?;
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
+    let issue = state
+        .store
+        .issue(org.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let project = state
+        .store
+        .project_by_id(issue.project_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((org, issue, project))
+}
+
+/// `GET /api/0/organizations/{org}/issues/{id}/`
+pub(crate) async fn get_issue(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, id)): Path<(String, String)>,
+) -> ApiResult {
+    let (org, issue, project) = one_issue(&state, &org_slug, &id).await?;
+    Ok(Json(serialize::issue(
+        &issue,
+        &project,
+        &org.slug,
+        &state.base_url,
+    ))
+    .into_response())
+}
+
+/// `PUT /api/0/organizations/{org}/issues/{id}/`
+pub(crate) async fn update_issue(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, id)): Path<(String, String)>,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult {
+    let (org, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    if let Some(status) = parse_status(&body)? {
+        state
+            .store
+            .set_issue_status(org.id, &[issue.id], status)
+            .await?;
+    }
+    let (org, issue, project) = one_issue(&state, &org_slug, &id).await?;
+    Ok(Json(serialize::issue(
+        &issue,
+        &project,
+        &org.slug,
+        &state.base_url,
+    ))
+    .into_response())
+}
+
+/// `DELETE /api/0/organizations/{org}/issues/{id}/`
+pub(crate) async fn delete_issue(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, id)): Path<(String, String)>,
+) -> ApiResult {
+    let (org, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    state.store.delete_issue(org.id, issue.id).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `GET /api/0/organizations/{org}/issues/{id}/events/`
+pub(crate) async fn issue_events(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, id)): Path<(String, String)>,
+    uri: Uri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let params = Params::parse(raw.as_deref());
+    let page = PageRequest::from(&params, MAX_PER_PAGE)?;
+    let full = matches!(params.one("full"), Some("true" | "1"));
+    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let events = state
+        .store
+        .issue_events(issue.id, page.offset, page.limit + 1)
+        .await?;
+    let rows = events
+        .iter()
+        .map(|e| {
+            if full {
+                serialize::event_detail(e, None, None)
+            } else {
+                serialize::event_summary(e)
+            }
+        })
+        .collect();
+    Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+async fn event_response(
+    state: &AppState,
+    event: Option<sentry_eventstore::StoredEvent>,
+) -> ApiResult {
+    let event = event.ok_or_else(ApiError::not_found)?;
+    let (previous, next) = state.store.neighbours(&event).await?;
+    let id = |e: EventId| e.0.simple().to_string();
+    Ok(Json(serialize::event_detail(
+        &event,
+        previous.map(id),
+        next.map(id),
+    ))
+    .into_response())
+}
+
+/// `GET /api/0/organizations/{org}/issues/{id}/events/{latest|oldest|event_id}/`
+pub(crate) async fn issue_event(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, id, which)): Path<(String, String, String)>,
+) -> ApiResult {
+    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let selector = match which.as_str() {
+        "latest" | "recommended" => EventSelector::Latest,
+        "oldest" => EventSelector::Oldest,
+        other => EventSelector::Id(other.parse().map_err(|_| ApiError::not_found())?),
+    };
+    let event = state.store.issue_event(issue.id, selector).await?;
+    event_response(&state, event).await
+}
+
+/// `GET /api/0/projects/{org}/{project}/events/{event_id}/`
+pub(crate) async fn project_event(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((org_slug, project_slug, event_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let event_id: EventId = event_id.parse().map_err(|_| ApiError::not_found())?;
+    let event = state.store.event(project.id, event_id).await?;
+    event_response(&state, event).await
+}
+
+/// Unknown paths under `/api/0/`.
+pub(crate) async fn not_found(_headers: HeaderMap) -> ApiError {
+    ApiError::not_found()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        let p = Params::parse(Some("query=is%3Aunresolved+foo&id=1&id=2&x"));
+        assert_eq!(p.one("query"), Some("is:unresolved foo"));
+        assert_eq!(p.all("id"), ["1", "2"]);
+        assert_eq!(p.one("x"), Some(""));
+        assert_eq!(decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn link_header_has_both_cursors() {
+        let page = PageRequest {
+            offset: 25,
+            limit: 25,
+        };
+        let uri: Uri = "/api/0/organizations/sentry/issues/?query=is:resolved&cursor=0:25:0"
+            .parse()
+            .unwrap();
+        let link = page.link(&uri, "http://h:9000", true);
+        assert_eq!(
+            link.to_str().unwrap(),
+            "<http://h:9000/api/0/organizations/sentry/issues/?query=is:resolved&cursor=0:0:1>; \
+             rel=\"previous\"; results=\"true\"; cursor=\"0:0:1\", \
+             <http://h:9000/api/0/organizations/sentry/issues/?query=is:resolved&cursor=0:50:0>; \
+             rel=\"next\"; results=\"true\"; cursor=\"0:50:0\""
+        );
+    }
+}

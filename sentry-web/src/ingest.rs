@@ -1,0 +1,331 @@
+//! The ingest edge: Relay's `/api/{project_id}/envelope/` and `/store/`.
+//!
+//! A request is decompressed (with a cap), parsed, authenticated against the
+//! project config, checked against the size limits, and produced to the
+//! `ingest-events` stream. The answer is 200 only once the stream says the
+//! record is durable; processing happens behind it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use sentry_envelope::protocol::EventId;
+use sentry_envelope::store::decode_store_body;
+use sentry_envelope::{
+    Auth, ContentEncoding, DecompressError, Envelope, EnvelopeError, EnvelopeHeaders, Item,
+    ItemType, ProjectId, reconcile,
+};
+use sentry_eventstore::IngestMessage;
+use sentry_relay_core::{Rejection, check_auth, check_envelope};
+use sentry_stream::topics;
+use serde_json::json;
+
+use crate::AppState;
+
+/// An ingest error: a status and a reason, sent as Relay does
+/// (`{"detail": ...}` and an `X-Sentry-Error` header).
+#[derive(Debug)]
+pub(crate) struct IngestError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl IngestError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        IngestError {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<Rejection> for IngestError {
+    fn from(r: Rejection) -> Self {
+        let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        IngestError::new(status, r.to_string())
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(json!({ "detail": self.detail }))).into_response();
+        if let Ok(value) = HeaderValue::from_str(&self.detail) {
+            response.headers_mut().insert("x-sentry-error", value);
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// `POST /api/{project_id}/envelope/`.
+pub(crate) async fn envelope(
+    State(state): State<Arc<AppState>>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let project_id = parse_project_id(&project_id)?;
+    let body = read_body(&state, &headers, body).await?;
+    let envelope = Envelope::parse(body, &state.ingest.limits).map_err(|e| match e {
+        EnvelopeError::TooLarge(limit) => {
+            IngestError::new(StatusCode::PAYLOAD_TOO_LARGE, limit.to_string())
+        }
+        other => IngestError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid envelope: {other}"),
+        ),
+    })?;
+    accept(
+        &state,
+        Some(project_id),
+        query.as_deref(),
+        &headers,
+        peer,
+        envelope,
+    )
+    .await
+}
+
+/// `POST /api/{project_id}/store/`: the legacy single-event endpoint.
+pub(crate) async fn store(
+    State(state): State<Arc<AppState>>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let project_id = parse_project_id(&project_id)?;
+    let body = read_body(&state, &headers, body).await?;
+    let max_event = usize::try_from(state.ingest.limits.max_event_size).unwrap_or(usize::MAX);
+    let json = decode_store_body(body, max_event).map_err(|e| {
+        let status = if e.to_string().contains("too large") {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        IngestError::new(status, format!("invalid store body: {e}"))
+    })?;
+    let mut envelope = Envelope::new(EnvelopeHeaders::default());
+    envelope.add_item(Item::new(ItemType::Event, json));
+    accept(
+        &state,
+        Some(project_id),
+        query.as_deref(),
+        &headers,
+        peer,
+        envelope,
+    )
+    .await
+}
+
+fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
+    raw.parse::<u64>()
+        .map(ProjectId::new)
+        .map_err(|_| IngestError::new(StatusCode::BAD_REQUEST, "invalid project id in path"))
+}
+
+/// Reads the body with a cap on its compressed size, then decompresses it
+/// with a cap on the result.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, IngestError> {
+    let raw = axum::body::to_bytes(body, state.ingest.max_body_bytes)
+        .await
+        .map_err(|e| {
+            IngestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body over {} bytes: {e}",
+                    state.ingest.max_body_bytes
+                ),
+            )
+        })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(ContentEncoding::parse)
+        .unwrap_or(ContentEncoding::Identity);
+    if encoding == ContentEncoding::Identity {
+        return Ok(raw);
+    }
+    let cap = usize::try_from(state.ingest.limits.max_envelope_size).unwrap_or(usize::MAX);
+    sentry_envelope::decompress(encoding, &raw, cap).map_err(|e| match e {
+        DecompressError::TooLarge(limit) => {
+            IngestError::new(StatusCode::PAYLOAD_TOO_LARGE, limit.to_string())
+        }
+        other => IngestError::new(StatusCode::BAD_REQUEST, other.to_string()),
+    })
+}
+
+fn auth_header(headers: &HeaderMap) -> Result<Option<Auth>, IngestError> {
+    let value = headers
+        .get("x-sentry-auth")
+        .or_else(|| headers.get(header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok());
+    match value {
+        Some(v) => Auth::from_header(v)
+            .map(Some)
+            .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string())),
+        None => Ok(None),
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    path_project: Option<ProjectId>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    mut envelope: Envelope,
+) -> Result<Response, IngestError> {
+    let header = auth_header(headers)?;
+    let query_auth = Auth::from_query(query.unwrap_or(""))
+        .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let dsn = envelope
+        .headers()
+        .dsn
+        .as_deref()
+        .and_then(|d| d.parse().ok());
+    let auth = reconcile(header, query_auth, dsn.as_ref(), path_project)
+        .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let project_id = auth
+        .project_id
+        .or(path_project)
+        .ok_or_else(|| IngestError::new(StatusCode::BAD_REQUEST, "no project id"))?;
+    let config = state
+        .configs
+        .get(project_id.value())
+        .await
+        .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    check_auth(config.as_deref(), &auth)?;
+    let Some(config) = config else {
+        return Err(IngestError::new(StatusCode::FORBIDDEN, "unknown project"));
+    };
+    check_envelope(&config, &envelope)?;
+    for item in envelope.items() {
+        if item.headers.ty.is_event() {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&item.payload).map_err(|e| {
+                IngestError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid {} payload: {e}", item.headers.ty),
+                )
+            })?;
+        }
+    }
+    if envelope.items().is_empty() {
+        // Nothing to store: Relay answers 200 to an empty envelope.
+        return Ok(ok_response(None));
+    }
+    let event_id = envelope.ensure_event_id(|| EventId(uuid::Uuid::new_v4()));
+
+    let lag = state
+        .broker
+        .lag(&state.ingest.consumer_group, topics::INGEST_EVENTS)
+        .await
+        .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    if lag >= state.ingest.max_backlog {
+        return Err(IngestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("processing backlog is full ({lag} envelopes)"),
+        ));
+    }
+
+    let message = IngestMessage {
+        project_id: project_id.value(),
+        received_at: Utc::now(),
+        remote_addr: Some(client_ip(headers, peer, state.ingest.trust_forwarded_for)),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        envelope: Bytes::from(envelope.to_vec()),
+    };
+    let key = Bytes::from(project_id.value().to_string());
+    state
+        .producer
+        .produce(topics::INGEST_EVENTS, Some(key), message.encode())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not write to the stream");
+            IngestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not store the envelope",
+            )
+        })?;
+    Ok(ok_response(event_id))
+}
+
+fn ok_response(event_id: Option<EventId>) -> Response {
+    let id = event_id.map(|id| id.0.simple().to_string());
+    axum::Json(json!({ "id": id })).into_response()
+}
+
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded: bool) -> IpAddr {
+    if trust_forwarded {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+/// CORS for browser SDKs: any origin may post events.
+pub(crate) async fn cors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"),
+    );
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "x-sentry-auth, x-requested-with, x-forwarded-for, origin, referer, accept, \
+                 content-type, content-encoding, authentication, authorization, sentry-trace, baggage",
+            ),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("3600"),
+        );
+    }
+    response
+}
