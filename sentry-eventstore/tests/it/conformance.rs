@@ -1,0 +1,429 @@
+//! The behaviour every [`Store`] must have. `store_test_suite!` instantiates
+//! each test for a backend; today SQLite in memory and SQLite on disk.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use sentry_envelope::protocol::EventId;
+use sentry_eventstore::{
+    EventSelector, IssueQuery, IssueSort, IssueStatus, NewEvent, NewProject, Store, StoreError,
+    bootstrap,
+};
+use serde_json::json;
+
+pub(crate) struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub org: i64,
+    pub project: i64,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub(crate) async fn sqlite_memory() -> Fixture {
+    let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+    let boot = bootstrap(store.as_ref(), Some("secret-token".into()))
+        .await
+        .unwrap();
+    Fixture {
+        store,
+        org: boot.organization.id,
+        project: boot.project.id,
+        _dir: None,
+    }
+}
+
+pub(crate) async fn sqlite_file() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = sentry_eventstore::open(&url).await.unwrap();
+    let boot = bootstrap(store.as_ref(), Some("secret-token".into()))
+        .await
+        .unwrap();
+    Fixture {
+        store,
+        org: boot.organization.id,
+        project: boot.project.id,
+        _dir: Some(dir),
+    }
+}
+
+fn event(project: i64, hash: &str, minute: i64, user: Option<&str>) -> NewEvent {
+    let t = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(minute);
+    let id = EventId(uuid::Uuid::new_v4());
+    NewEvent {
+        project_id: project,
+        event_id: id,
+        timestamp: t,
+        received: t,
+        hashes: vec![hash.into()],
+        event_type: "error".into(),
+        title: format!("Error {hash}"),
+        culprit: Some(format!("app in f{minute}")),
+        level: "error".into(),
+        platform: Some("python".into()),
+        logger: None,
+        metadata: json!({"type": "Error", "value": hash}),
+        is_unhandled: minute % 2 == 1,
+        release: Some("1.0".into()),
+        environment: Some("prod".into()),
+        user_key: user.map(str::to_owned),
+        payload: serde_json::to_vec(
+            &json!({"event_id": id.to_string(), "title": format!("Error {hash}")}),
+        )
+        .unwrap(),
+    }
+}
+
+pub(crate) async fn save_is_idempotent(f: Fixture) {
+    let e = event(f.project, "h1", 0, None);
+    let first = f.store.save_events(&[e.clone(), e.clone()]).await.unwrap();
+    assert!(first[0].created && first[0].new_group);
+    assert!(
+        !first[1].created,
+        "same event twice in a batch is stored once"
+    );
+    let again = f.store.save_events(&[e.clone()]).await.unwrap();
+    assert!(!again[0].created);
+    assert_eq!(again[0].group_id, first[0].group_id);
+    let issue = f
+        .store
+        .issue(f.org, first[0].group_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issue.times_seen, 1);
+    let stored = f.store.event(f.project, e.event_id).await.unwrap().unwrap();
+    assert_eq!(stored.payload["title"], "Error h1");
+}
+
+pub(crate) async fn grouping_counts_and_users(f: Fixture) {
+    let batch = [
+        event(f.project, "a", 0, Some("id:1")),
+        event(f.project, "a", 5, Some("id:2")),
+        event(f.project, "a", 3, Some("id:1")),
+        event(f.project, "b", 1, None),
+    ];
+    let out = f.store.save_events(&batch).await.unwrap();
+    assert_eq!(out[0].group_id, out[1].group_id);
+    assert_eq!(out[0].group_id, out[2].group_id);
+    assert_ne!(out[0].group_id, out[3].group_id);
+    let a = f
+        .store
+        .issue(f.org, out[0].group_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.times_seen, 3);
+    assert_eq!(a.user_count, 2);
+    assert_eq!(a.first_seen, batch[0].timestamp);
+    assert_eq!(a.last_seen, batch[1].timestamp);
+    assert_eq!(
+        a.culprit.as_deref(),
+        Some("app in f5"),
+        "culprit of the latest event"
+    );
+    assert!(a.is_unhandled, "one event was unhandled");
+    assert_eq!(a.short_id, 1);
+    assert_eq!(a.first_release.as_deref(), Some("1.0"));
+    let latest = f
+        .store
+        .issue_event(a.id, EventSelector::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.event_id, batch[1].event_id);
+    let oldest = f
+        .store
+        .issue_event(a.id, EventSelector::Oldest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(oldest.event_id, batch[0].event_id);
+    let (prev, next) = f.store.neighbours(&oldest).await.unwrap();
+    assert_eq!((prev, next), (None, Some(batch[2].event_id)));
+    let page = f.store.issue_events(a.id, 1, 1).await.unwrap();
+    assert_eq!(
+        page[0].event_id, batch[2].event_id,
+        "newest first, offset 1"
+    );
+}
+
+pub(crate) async fn resolved_issue_regresses(f: Fixture) {
+    let out = f
+        .store
+        .save_events(&[event(f.project, "r", 0, None)])
+        .await
+        .unwrap();
+    let id = out[0].group_id;
+    assert_eq!(
+        f.store
+            .set_issue_status(f.org, &[id], IssueStatus::Resolved)
+            .await
+            .unwrap(),
+        1
+    );
+    let issue = f.store.issue(f.org, id).await.unwrap().unwrap();
+    assert_eq!(issue.status, IssueStatus::Resolved);
+    assert!(issue.resolved_at.is_some());
+    let out = f
+        .store
+        .save_events(&[event(f.project, "r", 1, None)])
+        .await
+        .unwrap();
+    assert!(out[0].regressed);
+    let issue = f.store.issue(f.org, id).await.unwrap().unwrap();
+    assert_eq!(issue.status, IssueStatus::Unresolved);
+    assert_eq!(issue.resolved_at, None);
+    // An ignored issue stays ignored.
+    f.store
+        .set_issue_status(f.org, &[id], IssueStatus::Ignored)
+        .await
+        .unwrap();
+    let out = f
+        .store
+        .save_events(&[event(f.project, "r", 2, None)])
+        .await
+        .unwrap();
+    assert!(!out[0].regressed);
+    let issue = f.store.issue(f.org, id).await.unwrap().unwrap();
+    assert_eq!(issue.status, IssueStatus::Ignored);
+}
+
+pub(crate) async fn issue_queries(f: Fixture) {
+    let other = f
+        .store
+        .create_project(
+            f.org,
+            None,
+            NewProject {
+                name: "Other".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.store
+        .save_events(&[
+            event(f.project, "alpha", 0, None),
+            event(f.project, "beta", 1, None),
+            event(f.project, "beta", 2, None),
+            event(other.id, "gamma_100%", 3, None),
+        ])
+        .await
+        .unwrap();
+    let q = |f: fn(&mut IssueQuery)| {
+        let mut q = IssueQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let all = f.store.issues(f.org, &q(|_| {})).await.unwrap();
+    let titles: Vec<_> = all.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Error gamma_100%", "Error beta", "Error alpha"],
+        "last seen first"
+    );
+    let freq = f
+        .store
+        .issues(f.org, &q(|q| q.sort = IssueSort::TimesSeen))
+        .await
+        .unwrap();
+    assert_eq!(freq[0].title, "Error beta");
+    let text = f
+        .store
+        .issues(f.org, &q(|q| q.text = vec!["BETA".into()]))
+        .await
+        .unwrap();
+    assert_eq!(text.len(), 1, "case-insensitive text search");
+    let wild = f
+        .store
+        .issues(f.org, &q(|q| q.text = vec!["ph_".into()]))
+        .await
+        .unwrap();
+    assert!(wild.is_empty(), "_ is not a wildcard");
+    let pct = f
+        .store
+        .issues(f.org, &q(|q| q.text = vec!["100%".into()]))
+        .await
+        .unwrap();
+    assert_eq!(pct.len(), 1);
+    let mut by_project = q(|_| {});
+    by_project.project_ids = vec![other.id];
+    assert_eq!(f.store.issues(f.org, &by_project).await.unwrap().len(), 1);
+    let page = f
+        .store
+        .issues(
+            f.org,
+            &IssueQuery {
+                offset: 1,
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page[0].title, "Error beta");
+    f.store
+        .set_issue_status(f.org, &[all[0].id], IssueStatus::Resolved)
+        .await
+        .unwrap();
+    let open = f
+        .store
+        .issues(f.org, &q(|q| q.status = Some(IssueStatus::Unresolved)))
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    // Another organization sees none of it.
+    let org2 = f.store.create_organization("acme", "Acme").await.unwrap();
+    assert!(
+        f.store
+            .issues(org2.id, &q(|_| {}))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(f.store.issue(org2.id, all[0].id).await.unwrap().is_none());
+    assert_eq!(
+        f.store
+            .set_issue_status(org2.id, &[all[0].id], IssueStatus::Ignored)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(!f.store.delete_issue(org2.id, all[0].id).await.unwrap());
+}
+
+pub(crate) async fn delete_removes_events(f: Fixture) {
+    let e = event(f.project, "d", 0, None);
+    let out = f.store.save_events(&[e.clone()]).await.unwrap();
+    assert!(f.store.delete_issue(f.org, out[0].group_id).await.unwrap());
+    assert!(
+        f.store
+            .issue(f.org, out[0].group_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .event(f.project, e.event_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The hash is free again: a new event opens a new issue.
+    let again = f
+        .store
+        .save_events(&[event(f.project, "d", 1, None)])
+        .await
+        .unwrap();
+    assert!(again[0].new_group);
+}
+
+pub(crate) async fn projects_keys_and_tokens(f: Fixture) {
+    let p = f
+        .store
+        .create_project(
+            f.org,
+            None,
+            NewProject {
+                name: "Web Shop!".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.slug, "web-shop");
+    let dup = f
+        .store
+        .create_project(
+            f.org,
+            None,
+            NewProject {
+                name: "web shop".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
+    let keys = f.store.keys(p.id).await.unwrap();
+    assert_eq!(keys.len(), 1, "a new project has a key");
+    assert_eq!(keys[0].public_key.len(), 32);
+    let second = f.store.create_key(p.id, "ci").await.unwrap();
+    f.store.set_key_active(second.id, false).await.unwrap();
+    let config = f.store.project_config(p.id as u64).await.unwrap().unwrap();
+    assert_eq!(config.public_keys.len(), 2);
+    assert!(!config.key(&second.public_key).unwrap().active);
+    assert!(f.store.project_config(9999).await.unwrap().is_none());
+    assert!(matches!(
+        f.store.create_key(9999, "x").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let token = f.store.token("secret-token").await.unwrap().unwrap();
+    assert!(token.scopes.iter().any(|s| s == "event:admin"));
+    assert_eq!(token.token_last_characters, "oken");
+    assert!(f.store.token("secret-tokeN").await.unwrap().is_none());
+    let projects = f.store.projects(f.org).await.unwrap();
+    assert_eq!(
+        projects.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(),
+        ["internal", "web-shop"]
+    );
+}
+
+macro_rules! store_test_suite {
+    ($backend:ident) => {
+        mod $backend {
+            #[tokio::test]
+            async fn save_is_idempotent() {
+                super::save_is_idempotent(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn grouping_counts_and_users() {
+                super::grouping_counts_and_users(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn resolved_issue_regresses() {
+                super::resolved_issue_regresses(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn issue_queries() {
+                super::issue_queries(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn delete_removes_events() {
+                super::delete_removes_events(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn projects_keys_and_tokens() {
+                super::projects_keys_and_tokens(super::$backend().await).await;
+            }
+        }
+    };
+}
+
+store_test_suite!(sqlite_memory);
+store_test_suite!(sqlite_file);
+
+#[tokio::test]
+async fn sqlite_file_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let e = {
+        let store = sentry_eventstore::open(&url).await.unwrap();
+        let boot = bootstrap(store.as_ref(), None).await.unwrap();
+        let e = event(boot.project.id, "x", 0, None);
+        store.save_events(&[e.clone()]).await.unwrap();
+        e
+    };
+    let store = sentry_eventstore::open(&url).await.unwrap();
+    assert!(
+        store
+            .event(e.project_id, e.event_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.organization("sentry").await.unwrap().is_some());
+}
