@@ -81,7 +81,7 @@ pub(crate) async fn save_is_idempotent(f: Fixture) {
         !first[1].created,
         "same event twice in a batch is stored once"
     );
-    let again = f.store.save_events(&[e.clone()]).await.unwrap();
+    let again = f.store.save_events(std::slice::from_ref(&e)).await.unwrap();
     assert!(!again[0].created);
     assert_eq!(again[0].group_id, first[0].group_id);
     let issue = f
@@ -297,7 +297,7 @@ pub(crate) async fn issue_queries(f: Fixture) {
 
 pub(crate) async fn delete_removes_events(f: Fixture) {
     let e = event(f.project, "d", 0, None);
-    let out = f.store.save_events(&[e.clone()]).await.unwrap();
+    let out = f.store.save_events(std::slice::from_ref(&e)).await.unwrap();
     assert!(f.store.delete_issue(f.org, out[0].group_id).await.unwrap());
     assert!(
         f.store
@@ -414,7 +414,7 @@ async fn sqlite_file_survives_reopen() {
         let store = sentry_eventstore::open(&url).await.unwrap();
         let boot = bootstrap(store.as_ref(), None).await.unwrap();
         let e = event(boot.project.id, "x", 0, None);
-        store.save_events(&[e.clone()]).await.unwrap();
+        store.save_events(std::slice::from_ref(&e)).await.unwrap();
         e
     };
     let store = sentry_eventstore::open(&url).await.unwrap();
