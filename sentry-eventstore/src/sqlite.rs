@@ -255,206 +255,380 @@ fn stored_event(row: &SqliteRow) -> Result<StoredEvent> {
 const EVENT_COLUMNS: &str = "e.project_id, e.event_id, e.group_id, e.timestamp, e.received, n.data \
      FROM events e JOIN nodestore n ON n.project_id = e.project_id AND n.event_id = e.event_id";
 
-/// Saves one event inside the batch transaction.
-async fn save_one(tx: &mut Transaction<'_, Sqlite>, e: &NewEvent) -> Result<SaveOutcome> {
-    let event_id = e.event_id.to_string();
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT group_id FROM events WHERE project_id = ? AND event_id = ?")
-            .bind(e.project_id)
-            .bind(&event_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    if let Some(group_id) = existing {
-        return Ok(SaveOutcome {
+/// `(?, ?), (?, ?)` for `rows` rows of `cols` placeholders.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Rows per multi-row statement: SQLite allows 32,766 bound values.
+const CHUNK: usize = 200;
+
+/// What a batch does to one existing issue, applied in one `UPDATE`.
+#[derive(Default)]
+struct GroupChange {
+    events: i64,
+    users: i64,
+    first: i64,
+    last: i64,
+    level: String,
+    culprit: Option<String>,
+    unhandled: bool,
+}
+
+impl GroupChange {
+    fn add(&mut self, e: &NewEvent) {
+        let ts = micros(e.timestamp);
+        if self.events == 0 || ts < self.first {
+            self.first = ts;
+        }
+        if self.events == 0 || ts >= self.last {
+            self.last = ts;
+            self.level = e.level.clone();
+            self.culprit = e.culprit.clone();
+        }
+        self.unhandled |= e.is_unhandled;
+        self.events += 1;
+    }
+}
+
+/// Saves a batch inside one transaction with a handful of statements per
+/// batch rather than per event: one round trip to SQLite costs more than
+/// the work of most statements here.
+async fn save_batch(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[NewEvent],
+) -> Result<Vec<SaveOutcome>> {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+
+    // The organization of every project in the batch.
+    let mut org_of: HashMap<i64, i64> = HashMap::new();
+    let projects: Vec<i64> = events
+        .iter()
+        .map(|e| e.project_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in projects.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, organization_id FROM projects WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        org_of.extend(q.fetch_all(&mut **tx).await?);
+    }
+
+    // Events already stored (redeliveries).
+    let mut stored: HashMap<(i64, String), i64> = HashMap::new();
+    for chunk in events.iter().zip(&ids).collect::<Vec<_>>().chunks(CHUNK) {
+        let sql = format!(
+            "SELECT project_id, event_id, group_id FROM events WHERE (project_id, event_id) IN (VALUES {})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, i64)>(AssertSqlSafe(sql));
+        for (e, id) in chunk {
+            q = q.bind(e.project_id).bind(id.as_str());
+        }
+        for (project, id, group) in q.fetch_all(&mut **tx).await? {
+            stored.insert((project, id), group);
+        }
+    }
+
+    // The issues the batch's hashes already belong to, with their status.
+    let mut groups: HashMap<(i64, String), (i64, String)> = HashMap::new();
+    let hashes: Vec<(i64, &str)> = events
+        .iter()
+        .flat_map(|e| e.hashes.iter().map(move |h| (e.project_id, h.as_str())))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in hashes.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT h.project_id, h.hash, g.id, g.status FROM group_hashes h
+             JOIN groups g ON g.id = h.group_id
+             WHERE (h.project_id, h.hash) IN (VALUES {})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, i64, String)>(AssertSqlSafe(sql));
+        for (project, hash) in chunk {
+            q = q.bind(*project).bind(*hash);
+        }
+        for (project, hash, group, status) in q.fetch_all(&mut **tx).await? {
+            groups.insert((project, hash), (group, status));
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut changes: BTreeMap<i64, GroupChange> = BTreeMap::new();
+    let mut regressing: HashSet<i64> = HashSet::new();
+    let mut fresh: Vec<(&NewEvent, &str, i64)> = Vec::new();
+    let mut seen: HashSet<(i64, &str)> = HashSet::new();
+    for (e, id) in events.iter().zip(&ids) {
+        let skip = |group_id| SaveOutcome {
             group_id,
             created: false,
             new_group: false,
             regressed: false,
-        });
-    }
-    let organization_id: Option<i64> =
-        sqlx::query_scalar("SELECT organization_id FROM projects WHERE id = ?")
-            .bind(e.project_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(organization_id) = organization_id else {
-        tracing::warn!(project_id = e.project_id, %event_id, "dropped event of a deleted project");
-        return Ok(SaveOutcome {
-            group_id: 0,
-            created: false,
-            new_group: false,
-            regressed: false,
-        });
-    };
-
-    let mut group: Option<(i64, String)> = None;
-    for hash in &e.hashes {
-        group = sqlx::query_as(
-            "SELECT g.id, g.status FROM group_hashes h JOIN groups g ON g.id = h.group_id
-             WHERE h.project_id = ? AND h.hash = ?",
-        )
-        .bind(e.project_id)
-        .bind(hash)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if group.is_some() {
-            break;
+        };
+        if let Some(group) = stored.get(&(e.project_id, id.clone())) {
+            outcomes.push(skip(*group));
+            continue;
         }
-    }
-    let ts = micros(e.timestamp);
-    let metadata = e.metadata.to_string();
-    let (group_id, new_group, regressed) = match group {
-        None => {
-            let short_id: i64 = sqlx::query_scalar(
-                "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?
-                 RETURNING next_short_id - 1",
-            )
-            .bind(e.project_id)
-            .fetch_one(&mut **tx)
-            .await?;
-            let group_id: i64 = sqlx::query_scalar(
-                "INSERT INTO groups (project_id, short_id, event_type, title, culprit, level,
-                    platform, logger, metadata, is_unhandled, first_seen, last_seen, times_seen,
-                    first_release)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
-            )
-            .bind(e.project_id)
-            .bind(short_id)
-            .bind(&e.event_type)
-            .bind(&e.title)
-            .bind(&e.culprit)
-            .bind(&e.level)
-            .bind(&e.platform)
-            .bind(&e.logger)
-            .bind(&metadata)
-            .bind(e.is_unhandled)
-            .bind(ts)
-            .bind(ts)
-            .bind(&e.release)
-            .fetch_one(&mut **tx)
-            .await?;
-            (group_id, true, false)
+        if !org_of.contains_key(&e.project_id) {
+            tracing::warn!(project_id = e.project_id, event_id = %id, "dropped event of a deleted project");
+            outcomes.push(skip(0));
+            continue;
         }
-        Some((group_id, status)) => {
-            let regressed = status == IssueStatus::Resolved.as_str();
+        if !seen.insert((e.project_id, id.as_str())) {
+            // The same event twice in one batch: the first one counts.
+            let first = fresh
+                .iter()
+                .find(|(_, fid, p)| *fid == id.as_str() && *p == e.project_id)
+                .map(|(f, _, _)| f.hashes.clone())
+                .unwrap_or_default();
+            let group = first
+                .iter()
+                .find_map(|h| groups.get(&(e.project_id, h.clone())))
+                .map_or(0, |(g, _)| *g);
+            outcomes.push(skip(group));
+            continue;
+        }
+        let found = e
+            .hashes
+            .iter()
+            .find_map(|h| groups.get(&(e.project_id, h.clone())).cloned());
+        let ts = micros(e.timestamp);
+        let outcome = match found {
+            Some((group_id, status)) => {
+                let regressed =
+                    status == IssueStatus::Resolved.as_str() && regressing.insert(group_id);
+                changes.entry(group_id).or_default().add(e);
+                SaveOutcome {
+                    group_id,
+                    created: true,
+                    new_group: false,
+                    regressed,
+                }
+            }
+            None => {
+                let short_id: i64 = sqlx::query_scalar(
+                    "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?
+                     RETURNING next_short_id - 1",
+                )
+                .bind(e.project_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                let group_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO groups (project_id, short_id, event_type, title, culprit, level,
+                        platform, logger, metadata, is_unhandled, first_seen, last_seen, times_seen,
+                        first_release)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
+                )
+                .bind(e.project_id)
+                .bind(short_id)
+                .bind(&e.event_type)
+                .bind(&e.title)
+                .bind(&e.culprit)
+                .bind(&e.level)
+                .bind(&e.platform)
+                .bind(&e.logger)
+                .bind(e.metadata.to_string())
+                .bind(e.is_unhandled)
+                .bind(ts)
+                .bind(ts)
+                .bind(&e.release)
+                .fetch_one(&mut **tx)
+                .await?;
+                SaveOutcome {
+                    group_id,
+                    created: true,
+                    new_group: true,
+                    regressed: false,
+                }
+            }
+        };
+        // Hashes of this event not yet pointing at its issue.
+        for hash in &e.hashes {
+            let key = (e.project_id, hash.clone());
+            if groups
+                .get(&key)
+                .is_some_and(|(g, _)| *g == outcome.group_id)
+            {
+                continue;
+            }
             sqlx::query(
-                "UPDATE groups SET
-                    times_seen = times_seen + 1,
-                    first_seen = min(first_seen, ?1),
-                    last_seen = max(last_seen, ?1),
-                    level = CASE WHEN ?1 >= last_seen THEN ?2 ELSE level END,
-                    culprit = CASE WHEN ?1 >= last_seen THEN ?3 ELSE culprit END,
-                    is_unhandled = is_unhandled OR ?4,
-                    status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END,
-                    resolved_at = CASE WHEN status = 'resolved' THEN NULL ELSE resolved_at END
-                 WHERE id = ?5",
+                "INSERT OR IGNORE INTO group_hashes (project_id, hash, group_id) VALUES (?, ?, ?)",
             )
-            .bind(ts)
-            .bind(&e.level)
-            .bind(&e.culprit)
-            .bind(e.is_unhandled)
-            .bind(group_id)
+            .bind(e.project_id)
+            .bind(hash)
+            .bind(outcome.group_id)
             .execute(&mut **tx)
             .await?;
-            (group_id, false, regressed)
+            groups.entry(key).or_insert((
+                outcome.group_id,
+                IssueStatus::Unresolved.as_str().to_owned(),
+            ));
         }
-    };
-    for hash in &e.hashes {
+        fresh.push((e, id.as_str(), e.project_id));
+        outcomes.push(outcome);
+    }
+
+    // The new events, their payloads and their users, many rows per statement.
+    // `created` is set once per (project, event id), so the rows are unique.
+    let rows: Vec<usize> = (0..events.len()).filter(|&i| outcomes[i].created).collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (project_id, event_id, group_id, timestamp, received, level, release,
+                environment, user_key) VALUES {}",
+            placeholders(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for &i in chunk {
+            let e = &events[i];
+            q = q
+                .bind(e.project_id)
+                .bind(ids[i].as_str())
+                .bind(outcomes[i].group_id)
+                .bind(micros(e.timestamp))
+                .bind(micros(e.received))
+                .bind(&e.level)
+                .bind(&e.release)
+                .bind(&e.environment)
+                .bind(&e.user_key);
+        }
+        q.execute(&mut **tx).await?;
+
+        let sql = format!(
+            "INSERT OR REPLACE INTO nodestore (project_id, event_id, data) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for &i in chunk {
+            q = q
+                .bind(events[i].project_id)
+                .bind(ids[i].as_str())
+                .bind(&events[i].payload);
+        }
+        q.execute(&mut **tx).await?;
+
+        let with_user: Vec<usize> = chunk
+            .iter()
+            .copied()
+            .filter(|&i| events[i].user_key.is_some())
+            .collect();
+        if !with_user.is_empty() {
+            let sql = format!(
+                "INSERT OR IGNORE INTO group_users (group_id, user_key) VALUES {} RETURNING group_id",
+                placeholders(with_user.len(), 2)
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+            for &i in &with_user {
+                q = q.bind(outcomes[i].group_id).bind(&events[i].user_key);
+            }
+            for group in q.fetch_all(&mut **tx).await? {
+                changes.entry(group).or_default().users += 1;
+            }
+        }
+    }
+
+    // One update per touched issue.
+    for (group_id, c) in &changes {
         sqlx::query(
-            "INSERT OR IGNORE INTO group_hashes (project_id, hash, group_id) VALUES (?, ?, ?)",
+            "UPDATE groups SET
+                times_seen = times_seen + ?1,
+                user_count = user_count + ?2,
+                first_seen = CASE WHEN ?1 > 0 THEN min(first_seen, ?3) ELSE first_seen END,
+                level = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?5 ELSE level END,
+                culprit = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?6 ELSE culprit END,
+                last_seen = CASE WHEN ?1 > 0 THEN max(last_seen, ?4) ELSE last_seen END,
+                is_unhandled = is_unhandled OR ?7,
+                resolved_at = CASE WHEN ?1 > 0 AND status = 'resolved' THEN NULL ELSE resolved_at END,
+                status = CASE WHEN ?1 > 0 AND status = 'resolved' THEN 'unresolved' ELSE status END
+             WHERE id = ?8",
         )
-        .bind(e.project_id)
-        .bind(hash)
+        .bind(c.events)
+        .bind(c.users)
+        .bind(c.first)
+        .bind(c.last)
+        .bind(&c.level)
+        .bind(&c.culprit)
+        .bind(c.unhandled)
         .bind(group_id)
         .execute(&mut **tx)
         .await?;
     }
-    if let Some(user_key) = &e.user_key {
-        let added =
-            sqlx::query("INSERT OR IGNORE INTO group_users (group_id, user_key) VALUES (?, ?)")
-                .bind(group_id)
-                .bind(user_key)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-        if added > 0 {
-            sqlx::query("UPDATE groups SET user_count = user_count + 1 WHERE id = ?")
-                .bind(group_id)
-                .execute(&mut **tx)
-                .await?;
+
+    // Releases and environments, once per distinct value.
+    let mut releases: BTreeMap<(i64, &str), (i64, i64)> = BTreeMap::new();
+    let mut environments: HashSet<(i64, &str)> = HashSet::new();
+    for &i in &rows {
+        let e = &events[i];
+        let ts = micros(e.timestamp);
+        if let Some(version) = &e.release {
+            let span = releases
+                .entry((e.project_id, version.as_str()))
+                .or_insert((ts, ts));
+            span.0 = span.0.min(ts);
+            span.1 = span.1.max(ts);
+        }
+        if let Some(name) = &e.environment {
+            environments.insert((e.project_id, name.as_str()));
         }
     }
-    sqlx::query(
-        "INSERT INTO events (project_id, event_id, group_id, timestamp, received, level, release,
-            environment, user_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.project_id)
-    .bind(&event_id)
-    .bind(group_id)
-    .bind(ts)
-    .bind(micros(e.received))
-    .bind(&e.level)
-    .bind(&e.release)
-    .bind(&e.environment)
-    .bind(&e.user_key)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("INSERT OR REPLACE INTO nodestore (project_id, event_id, data) VALUES (?, ?, ?)")
-        .bind(e.project_id)
-        .bind(&event_id)
-        .bind(&e.payload)
-        .execute(&mut **tx)
-        .await?;
-    if let Some(version) = &e.release {
+    let now = micros(Utc::now());
+    for ((project_id, version), (first, last)) in releases {
+        let organization_id = org_of.get(&project_id).copied().unwrap_or_default();
         sqlx::query(
             "INSERT INTO releases (organization_id, version, date_created) VALUES (?, ?, ?)
              ON CONFLICT (organization_id, version) DO NOTHING",
         )
         .bind(organization_id)
         .bind(version)
-        .bind(micros(e.received))
+        .bind(now)
         .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO release_projects (release_id, project_id, first_event, last_event)
-             SELECT id, ?1, ?2, ?2 FROM releases WHERE organization_id = ?3 AND version = ?4
+             SELECT id, ?1, ?2, ?3 FROM releases WHERE organization_id = ?4 AND version = ?5
              ON CONFLICT (release_id, project_id) DO UPDATE SET
                 first_event = min(first_event, excluded.first_event),
                 last_event = max(last_event, excluded.last_event)",
         )
-        .bind(e.project_id)
-        .bind(ts)
+        .bind(project_id)
+        .bind(first)
+        .bind(last)
         .bind(organization_id)
         .bind(version)
         .execute(&mut **tx)
         .await?;
     }
-    if let Some(name) = &e.environment {
+    for (project_id, name) in environments {
+        let organization_id = org_of.get(&project_id).copied().unwrap_or_default();
         sqlx::query(
             "INSERT INTO environments (organization_id, name, date_created) VALUES (?, ?, ?)
              ON CONFLICT (organization_id, name) DO NOTHING",
         )
         .bind(organization_id)
         .bind(name)
-        .bind(micros(e.received))
+        .bind(now)
         .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT OR IGNORE INTO environment_projects (environment_id, project_id)
              SELECT id, ? FROM environments WHERE organization_id = ? AND name = ?",
         )
-        .bind(e.project_id)
+        .bind(project_id)
         .bind(organization_id)
         .bind(name)
         .execute(&mut **tx)
         .await?;
     }
-    Ok(SaveOutcome {
-        group_id,
-        created: true,
-        new_group,
-        regressed,
-    })
+    Ok(outcomes)
 }
 
 #[async_trait]
@@ -677,11 +851,11 @@ impl Store for SqliteStore {
     }
 
     async fn save_events(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>> {
-        let mut tx = self.writer.begin().await?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            outcomes.push(save_one(&mut tx, event).await?);
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut tx = self.writer.begin().await?;
+        let outcomes = save_batch(&mut tx, events).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
