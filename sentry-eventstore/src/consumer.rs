@@ -85,15 +85,30 @@ pub async fn run_ingest_consumer(
     let mut consumer = broker
         .consumer(&config.group, &[topics::INGEST_EVENTS])
         .await?;
+    // Saving batch n overlaps with reading and processing batch n + 1;
+    // offsets are still committed in order, each after its batch is saved.
+    let mut pending: Option<(SaveTask, Vec<CommitOffset>)> = None;
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let records = tokio::select! {
-            r = consumer.poll(config.batch_size, config.poll_timeout) => r?,
-            _ = shutdown.changed() => return Ok(()),
+        let records = if *shutdown.borrow() {
+            Vec::new()
+        } else {
+            let timeout = if pending.is_some() {
+                Duration::from_millis(5)
+            } else {
+                config.poll_timeout
+            };
+            tokio::select! {
+                r = consumer.poll(config.batch_size, timeout) => r?,
+                _ = shutdown.changed() => Vec::new(),
+            }
         };
         if records.is_empty() {
+            if let Some((save, offsets)) = pending.take() {
+                finish(save, &offsets, consumer.as_mut()).await?;
+            }
+            if *shutdown.borrow() {
+                return Ok(());
+            }
             continue;
         }
         stats
@@ -112,6 +127,9 @@ pub async fn run_ingest_consumer(
             return Err(StreamError::Closed("processing task failed".into()).into());
         };
         stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+        if let Some((save, offsets)) = pending.take() {
+            finish(save, &offsets, consumer.as_mut()).await?;
+        }
         let producer = broker.producer();
         for record in dead {
             tracing::error!(
@@ -122,27 +140,63 @@ pub async fn run_ingest_consumer(
                 .produce(INGEST_EVENTS_DLQ, record.key, record.payload)
                 .await?;
         }
-        let mut delay = Duration::from_millis(100);
-        let outcomes = loop {
-            match store.save_events(&events).await {
-                Ok(outcomes) => break outcomes,
-                Err(e) => {
-                    tracing::error!(error = %e, events = events.len(), "saving a batch failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                    if *shutdown.borrow() {
-                        return Err(e.into());
-                    }
-                }
-            }
-        };
-        let created = outcomes.iter().filter(|o| o.created).count() as u64;
-        stats.saved.fetch_add(created, Ordering::Relaxed);
-        stats
-            .duplicates
-            .fetch_add(outcomes.len() as u64 - created, Ordering::Relaxed);
-        consumer.commit(&offsets).await?;
+        let save = tokio::spawn(save_with_retry(
+            store.clone(),
+            events,
+            stats.clone(),
+            shutdown.clone(),
+        ));
+        pending = Some((save, offsets));
     }
+}
+
+/// A batch being saved in the background.
+type SaveTask = tokio::task::JoinHandle<Result<(), StoreError>>;
+
+/// Waits for a batch's save, then commits its offsets.
+async fn finish(
+    save: SaveTask,
+    offsets: &[CommitOffset],
+    consumer: &mut dyn sentry_stream::Consumer,
+) -> Result<(), ConsumerError> {
+    match save.await {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err(StreamError::Closed(format!("save task failed: {e}")).into());
+        }
+    }
+    consumer.commit(offsets).await?;
+    Ok(())
+}
+
+/// Saves a batch, retrying with backoff until it is stored or the consumer
+/// shuts down (then the batch stays uncommitted and is read again).
+async fn save_with_retry(
+    store: Arc<dyn Store>,
+    events: Vec<NewEvent>,
+    stats: Arc<ConsumerStats>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let mut delay = Duration::from_millis(100);
+    let outcomes = loop {
+        match store.save_events(&events).await {
+            Ok(outcomes) => break outcomes,
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "saving a batch failed; retrying");
+                if *shutdown.borrow() {
+                    return Err(e);
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    let created = outcomes.iter().filter(|o| o.created).count() as u64;
+    stats.saved.fetch_add(created, Ordering::Relaxed);
+    stats
+        .duplicates
+        .fetch_add(outcomes.len() as u64 - created, Ordering::Relaxed);
+    Ok(())
 }
 
 fn next_offsets(records: &[Record]) -> Vec<CommitOffset> {
