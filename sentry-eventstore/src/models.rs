@@ -169,7 +169,7 @@ pub struct Issue {
     pub status: IssueStatus,
     /// `error` or `default`.
     pub event_type: String,
-    /// Title, from the first event.
+    /// Title, from the latest event.
     pub title: String,
     /// Culprit, from the latest event.
     pub culprit: Option<String>,

@@ -273,6 +273,8 @@ struct GroupChange {
     last: i64,
     level: String,
     culprit: Option<String>,
+    title: String,
+    metadata: String,
     unhandled: bool,
 }
 
@@ -286,6 +288,8 @@ impl GroupChange {
             self.last = ts;
             self.level = e.level.clone();
             self.culprit = e.culprit.clone();
+            self.title = e.title.clone();
+            self.metadata = e.metadata.to_string();
         }
         self.unhandled |= e.is_unhandled;
         self.events += 1;
@@ -545,6 +549,8 @@ async fn save_batch(
                 first_seen = CASE WHEN ?1 > 0 THEN min(first_seen, ?3) ELSE first_seen END,
                 level = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?5 ELSE level END,
                 culprit = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?6 ELSE culprit END,
+                title = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?9 ELSE title END,
+                metadata = CASE WHEN ?1 > 0 AND ?4 >= last_seen THEN ?10 ELSE metadata END,
                 last_seen = CASE WHEN ?1 > 0 THEN max(last_seen, ?4) ELSE last_seen END,
                 is_unhandled = is_unhandled OR ?7,
                 resolved_at = CASE WHEN ?1 > 0 AND status = 'resolved' THEN NULL ELSE resolved_at END,
@@ -559,6 +565,8 @@ async fn save_batch(
         .bind(&c.culprit)
         .bind(c.unhandled)
         .bind(group_id)
+        .bind(&c.title)
+        .bind(&c.metadata)
         .execute(&mut **tx)
         .await?;
     }

@@ -92,7 +92,8 @@ pub(crate) fn issue(i: &Issue, p: &Project, org_slug: &str, base_url: &str) -> V
         "shareId": null,
         "shortId": short_id(&p.slug, i.short_id),
         "title": i.title,
-        "culprit": i.culprit,
+        // Sentry's culprit is a string, empty when nothing names one.
+        "culprit": i.culprit.as_deref().unwrap_or_default(),
         "permalink": format!("{}/organizations/{org_slug}/issues/{}/", base_url.trim_end_matches('/'), i.id),
         "logger": i.logger,
         "level": i.level,

@@ -56,12 +56,16 @@ fn event(project: i64, hash: &str, minute: i64, user: Option<&str>) -> NewEvent 
         received: t,
         hashes: vec![hash.into()],
         event_type: "error".into(),
-        title: format!("Error {hash}"),
+        title: if hash == "a" {
+            format!("Error a at {minute}")
+        } else {
+            format!("Error {hash}")
+        },
         culprit: Some(format!("app in f{minute}")),
         level: "error".into(),
         platform: Some("python".into()),
         logger: None,
-        metadata: json!({"type": "Error", "value": hash}),
+        metadata: json!({"type": "Error", "value": hash, "minute": minute}),
         is_unhandled: minute % 2 == 1,
         release: Some("1.0".into()),
         environment: Some("prod".into()),

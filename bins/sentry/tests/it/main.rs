@@ -9,4 +9,8 @@ mod bad_input;
 mod durability;
 mod inspect;
 mod load;
+mod sdk_common;
+mod sdk_node;
+mod sdk_python;
+mod sdk_rust;
 mod server;

@@ -1,0 +1,82 @@
+//! The real Python SDK (`sentry-sdk`, pinned in `scripts/install-sdks.sh`)
+//! sends the scenarios of `sdk_common` with `tests/sdk/python/send.py`.
+//!
+//! Needs `bash scripts/install-sdks.sh` first; the Python is
+//! `$SENTRY_TEST_PYTHON`, else the venv that script makes
+//! (`${SDK_DIR:-$HOME/.cache/sentry-rs-sdks}/venv`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::sdk_common::{self, Expect, entry, exceptions};
+use crate::server::Server;
+
+fn python() -> PathBuf {
+    let python = match std::env::var_os("SENTRY_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("SDK_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sentry-rs-sdks")
+            }
+        }
+        .join("venv/bin/python"),
+    };
+    sdk_common::require_installed(&python, "the Python SDK");
+    python
+}
+
+#[test]
+fn sdk_python_events_issues_and_scope_data() {
+    let python = python();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python");
+    let server = Server::start();
+    let ids = sdk_common::run_script(
+        Command::new(&python)
+            .arg(dir.join("send.py"))
+            .arg(&server.dsn)
+            .current_dir(&dir),
+        "send.py",
+    );
+    let x = Expect {
+        sdk: "sentry.python",
+        sdk_version: "2.75.0",
+        platform: "python",
+        release: "python-app@1.2.3",
+        environment: "staging",
+        same_title: "ZeroDivisionError: division by zero",
+        other_title: "KeyError: 'sku-42'",
+        chained_types: ["ValueError", "RuntimeError"],
+        chained_title: "RuntimeError: outer",
+        functions: &["checkout", "compute_total", "divide"],
+        message_titles: ["Payment 1234 declined", "Cache warmed"],
+        synthetic_message_stack: false,
+        file: "send.py",
+    };
+    let events = sdk_common::check_scenarios(&server, &ids, &x, 0);
+
+    // Python specifics: the mechanism of a captured exception, the cause's
+    // value, and the frames of the chained exception.
+    let e = &events["error_same_1"];
+    let value = exceptions(e).last().unwrap();
+    assert_eq!(value["mechanism"]["handled"], true, "{value:#}");
+    let chained = exceptions(&events["chained"]);
+    assert!(
+        chained[0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("invalid literal for int()")
+    );
+    assert_eq!(chained[1]["value"], "outer");
+    let frames = chained[1]["stacktrace"]["frames"].as_array().unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["function"] == "parse_quantity" && f["in_app"] == true)
+    );
+    assert_eq!(events["message_1"]["title"], "Payment 1234 declined");
+    assert_eq!(
+        entry(&events["message_1"], "message").unwrap()["formatted"],
+        "Payment 1234 declined"
+    );
+}
