@@ -235,13 +235,41 @@ fn issue(row: &SqliteRow) -> Result<Issue> {
     })
 }
 
+/// The largest event payload read back from the nodestore.
+const MAX_NODE_BYTES: usize = 64 << 20;
+
+/// Compresses payloads for the nodestore (zstd level 1: fast, about 3x on
+/// event JSON).
+fn compress_payloads(payloads: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
+    payloads
+        .iter()
+        .map(|p| {
+            zstd::bulk::compress(p, 1).map_err(|e| StoreError::Corrupt {
+                table: "nodestore",
+                detail: format!("compressing: {e}"),
+            })
+        })
+        .collect()
+}
+
 fn stored_event(row: &SqliteRow) -> Result<StoredEvent> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "events",
         detail,
     };
     let event_id: String = row.get("event_id");
-    let data: Vec<u8> = row.get("data");
+    let codec: String = row.get("codec");
+    let raw: Vec<u8> = row.get("data");
+    let data = match codec.as_str() {
+        "json" => bytes::Bytes::from(raw),
+        "zstd" => sentry_envelope::decompress(
+            sentry_envelope::ContentEncoding::Zstd,
+            &raw,
+            MAX_NODE_BYTES,
+        )
+        .map_err(|e| corrupt(format!("nodestore payload: {e}")))?,
+        other => return Err(corrupt(format!("unknown nodestore codec {other:?}"))),
+    };
     Ok(StoredEvent {
         project_id: row.get("project_id"),
         event_id: event_id.parse().map_err(|_| corrupt(event_id.clone()))?,
@@ -252,7 +280,7 @@ fn stored_event(row: &SqliteRow) -> Result<StoredEvent> {
     })
 }
 
-const EVENT_COLUMNS: &str = "e.project_id, e.event_id, e.group_id, e.timestamp, e.received, n.data \
+const EVENT_COLUMNS: &str = "e.project_id, e.event_id, e.group_id, e.timestamp, e.received, n.codec, n.data \
      FROM events e JOIN nodestore n ON n.project_id = e.project_id AND n.event_id = e.event_id";
 
 /// `(?, ?), (?, ?)` for `rows` rows of `cols` placeholders.
@@ -302,6 +330,7 @@ impl GroupChange {
 async fn save_batch(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[NewEvent],
+    compressed: &[Vec<u8>],
 ) -> Result<Vec<SaveOutcome>> {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -508,15 +537,16 @@ async fn save_batch(
         q.execute(&mut **tx).await?;
 
         let sql = format!(
-            "INSERT OR REPLACE INTO nodestore (project_id, event_id, data) VALUES {}",
-            placeholders(chunk.len(), 3)
+            "INSERT OR REPLACE INTO nodestore (project_id, event_id, codec, data) VALUES {}",
+            placeholders(chunk.len(), 4)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for &i in chunk {
             q = q
                 .bind(events[i].project_id)
                 .bind(ids[i].as_str())
-                .bind(&events[i].payload);
+                .bind("zstd")
+                .bind(&compressed[i]);
         }
         q.execute(&mut **tx).await?;
 
@@ -862,8 +892,17 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // Compression is CPU work: off the async threads, and done before
+        // the transaction so the writer holds its lock only to write.
+        let payloads: Vec<Vec<u8>> = events.iter().map(|e| e.payload.clone()).collect();
+        let compressed = tokio::task::spawn_blocking(move || compress_payloads(payloads))
+            .await
+            .map_err(|e| StoreError::Corrupt {
+                table: "nodestore",
+                detail: format!("compression task failed: {e}"),
+            })??;
         let mut tx = self.writer.begin().await?;
-        let outcomes = save_batch(&mut tx, events).await?;
+        let outcomes = save_batch(&mut tx, events, &compressed).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

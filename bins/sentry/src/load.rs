@@ -230,8 +230,34 @@ fn event_json(issue: usize, pad: usize, now: &str) -> Value {
             "device": {"arch": "x86_64"},
         },
         "sdk": {"name": "sentry.python", "version": "2.0.0"},
-        "extra": {"padding": "x".repeat(pad)},
+        "extra": {"padding": filler(issue, pad)},
     })
+}
+
+/// `len` bytes of text that compresses about as well as real event data
+/// (words and ids, not one repeated byte): a payload of `"xxx..."` would
+/// make compression look free.
+fn filler(seed: usize, len: usize) -> String {
+    const WORDS: [&str; 16] = [
+        "request", "user", "timeout", "session", "cache", "order", "payment", "retry", "upstream",
+        "worker", "queue", "token", "handler", "commit", "shard", "lookup",
+    ];
+    let mut state = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = String::with_capacity(len + 32);
+    while out.len() < len {
+        let r = next();
+        out.push_str(WORDS[(r % 16) as usize]);
+        out.push_str(&format!("={:08x} ", (r >> 32) as u32));
+    }
+    out.truncate(len);
+    out
 }
 
 fn build_template(issue: usize, size: usize, now: &str) -> anyhow::Result<Template> {

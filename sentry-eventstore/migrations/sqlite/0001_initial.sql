@@ -112,12 +112,15 @@ CREATE TABLE events (
 CREATE INDEX events_group_timestamp ON events (group_id, timestamp);
 
 -- The nodestore: the full normalized event, keyed by project and event id.
+-- `codec` says how `data` is encoded: 'zstd' (compressed JSON) or 'json'.
+-- A rowid table: its rows (kilobytes) are too large for WITHOUT ROWID.
 CREATE TABLE nodestore (
     project_id INTEGER NOT NULL,
     event_id TEXT NOT NULL,
+    codec TEXT NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (project_id, event_id)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE releases (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

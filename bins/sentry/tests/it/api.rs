@@ -126,7 +126,10 @@ fn projects_keys_issues_and_events() {
         .unwrap();
     assert_eq!(key_error["count"], "2");
     assert_eq!(key_error["userCount"], 2);
-    assert_eq!(key_error["title"], "KeyError: 'a'");
+    assert_eq!(
+        key_error["title"], "KeyError: 'b'",
+        "titled after the latest event"
+    );
     assert_eq!(key_error["culprit"], "app.views in index");
     assert_eq!(key_error["status"], "unresolved");
     assert_eq!(key_error["project"]["slug"], "my-web-app");
