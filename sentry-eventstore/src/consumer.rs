@@ -34,6 +34,8 @@ pub struct IngestConsumerConfig {
     pub batch_size: usize,
     /// How long a poll waits for the first record.
     pub poll_timeout: Duration,
+    /// Threads that process one batch together.
+    pub processing_threads: usize,
 }
 
 impl Default for IngestConsumerConfig {
@@ -42,6 +44,7 @@ impl Default for IngestConsumerConfig {
             group: INGEST_CONSUMER_GROUP.into(),
             batch_size: 1000,
             poll_timeout: Duration::from_millis(200),
+            processing_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -115,21 +118,29 @@ pub async fn run_ingest_consumer(
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let offsets = next_offsets(&records);
-        let batch = tokio::task::spawn_blocking(move || process_records(records));
-        let Ok(Batch {
+        let count = records.len();
+        let started = std::time::Instant::now();
+        let Some(Batch {
             events,
             dropped,
             dead,
-        }) = batch.await
+        }) = process_parallel(records, config.processing_threads).await
         else {
             // Unreachable: panics are caught per record. Without a commit the
             // batch is read again.
             return Err(StreamError::Closed("processing task failed".into()).into());
         };
         stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+        let processed = started.elapsed();
         if let Some((save, offsets)) = pending.take() {
             finish(save, &offsets, consumer.as_mut()).await?;
         }
+        tracing::debug!(
+            records = count,
+            process_ms = processed.as_millis() as u64,
+            wait_ms = (started.elapsed() - processed).as_millis() as u64,
+            "batch processed"
+        );
         let producer = broker.producer();
         for record in dead {
             tracing::error!(
@@ -222,6 +233,35 @@ struct Batch {
     dropped: u64,
     /// Records whose processing panicked, for the dead-letter topic.
     dead: Vec<Record>,
+}
+
+/// Processes a batch in `threads` parts on blocking threads, keeping the
+/// records' order in the result.
+async fn process_parallel(mut records: Vec<Record>, threads: usize) -> Option<Batch> {
+    let part = records.len().div_ceil(threads.max(1)).max(1);
+    let mut parts = Vec::new();
+    while records.len() > part {
+        let rest = records.split_off(part);
+        parts.push(records);
+        records = rest;
+    }
+    parts.push(records);
+    let tasks: Vec<_> = parts
+        .into_iter()
+        .map(|p| tokio::task::spawn_blocking(move || process_records(p)))
+        .collect();
+    let mut out = Batch {
+        events: Vec::new(),
+        dropped: 0,
+        dead: Vec::new(),
+    };
+    for task in tasks {
+        let batch = task.await.ok()?;
+        out.events.extend(batch.events);
+        out.dropped += batch.dropped;
+        out.dead.extend(batch.dead);
+    }
+    Some(out)
 }
 
 /// Processes a batch. A record that makes processing panic is set aside
