@@ -235,6 +235,10 @@ pub struct NewEvent {
     pub user_key: Option<String>,
     /// The normalized event as JSON, for the nodestore.
     pub payload: Vec<u8>,
+    /// The payload compressed with zstd, when the caller has done it (the
+    /// ingest consumer does, on its processing threads); else the store
+    /// compresses it.
+    pub payload_zstd: Option<Vec<u8>>,
 }
 
 /// What saving one event did.

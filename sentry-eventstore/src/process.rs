@@ -40,6 +40,23 @@ pub struct Processed {
     pub failed: Vec<ProcessError>,
 }
 
+/// Compresses a payload for the nodestore with this thread's zstd context
+/// (creating a context costs more than compressing one event). `None` if
+/// compression fails: the store then compresses it itself.
+fn compress(payload: &[u8]) -> Option<Vec<u8>> {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Compressor::new(crate::sqlite::NODESTORE_ZSTD_LEVEL).ok();
+        }
+        slot.as_mut()?.compress(payload).ok()
+    })
+}
+
 /// Processes one message into events.
 pub fn process_message(message: &IngestMessage) -> Result<Processed, ProcessError> {
     let limits = Limits::default();
@@ -136,6 +153,7 @@ fn process_event(
         release: event.release.clone().filter(|r| !r.is_empty()),
         environment: event.environment.clone().filter(|e| !e.is_empty()),
         user_key,
+        payload_zstd: compress(&payload),
         payload,
     })
 }

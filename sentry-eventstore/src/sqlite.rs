@@ -275,8 +275,10 @@ fn issue(row: &SqliteRow) -> Result<Issue> {
 /// The largest event payload read back from the nodestore.
 const MAX_NODE_BYTES: usize = 64 << 20;
 
-/// Compresses payloads for the nodestore (zstd level 1: fast, about 3x on
-/// event JSON).
+/// The zstd level of nodestore payloads: fast, about 3x on event JSON.
+pub(crate) const NODESTORE_ZSTD_LEVEL: i32 = 1;
+
+/// Compresses payloads for the nodestore.
 fn compress_payloads(payloads: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
     let fail = |e: std::io::Error| StoreError::Corrupt {
         table: "nodestore",
@@ -284,7 +286,7 @@ fn compress_payloads(payloads: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
     };
     // One context for the batch: creating one costs more than compressing
     // a small event.
-    let mut compressor = zstd::bulk::Compressor::new(1).map_err(fail)?;
+    let mut compressor = zstd::bulk::Compressor::new(NODESTORE_ZSTD_LEVEL).map_err(fail)?;
     payloads
         .iter()
         .map(|p| compressor.compress(p).map_err(fail))
@@ -933,13 +935,29 @@ impl Store for SqliteStore {
         }
         // Compression is CPU work: off the async threads, and done before
         // the transaction so the writer holds its lock only to write.
-        let payloads: Vec<Vec<u8>> = events.iter().map(|e| e.payload.clone()).collect();
-        let compressed = tokio::task::spawn_blocking(move || compress_payloads(payloads))
-            .await
-            .map_err(|e| StoreError::Corrupt {
-                table: "nodestore",
-                detail: format!("compression task failed: {e}"),
-            })??;
+        let missing: Vec<Vec<u8>> = events
+            .iter()
+            .filter(|e| e.payload_zstd.is_none())
+            .map(|e| e.payload.clone())
+            .collect();
+        let mut fresh = if missing.is_empty() {
+            Vec::new()
+        } else {
+            tokio::task::spawn_blocking(move || compress_payloads(missing))
+                .await
+                .map_err(|e| StoreError::Corrupt {
+                    table: "nodestore",
+                    detail: format!("compression task failed: {e}"),
+                })??
+        }
+        .into_iter();
+        let compressed: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| match &e.payload_zstd {
+                Some(done) => done.clone(),
+                None => fresh.next().unwrap_or_default(),
+            })
+            .collect();
         let mut tx = self.writer.begin().await?;
         let outcomes = save_batch(&mut tx, events, &compressed).await?;
         tx.commit().await?;

@@ -49,6 +49,9 @@ pub(crate) async fn sqlite_file() -> Fixture {
 fn event(project: i64, hash: &str, minute: i64, user: Option<&str>) -> NewEvent {
     let t = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(minute);
     let id = EventId(uuid::Uuid::new_v4());
+    let payload =
+        serde_json::to_vec(&json!({"event_id": id.to_string(), "title": format!("Error {hash}")}))
+            .unwrap();
     NewEvent {
         project_id: project,
         event_id: id,
@@ -70,10 +73,9 @@ fn event(project: i64, hash: &str, minute: i64, user: Option<&str>) -> NewEvent 
         release: Some("1.0".into()),
         environment: Some("prod".into()),
         user_key: user.map(str::to_owned),
-        payload: serde_json::to_vec(
-            &json!({"event_id": id.to_string(), "title": format!("Error {hash}")}),
-        )
-        .unwrap(),
+        payload: payload.clone(),
+        // Half the events come compressed by the caller, half not.
+        payload_zstd: (minute % 2 == 1).then(|| zstd::bulk::compress(&payload, 3).unwrap()),
     }
 }
 
