@@ -9,6 +9,7 @@ mod bad_input;
 mod durability;
 mod inspect;
 mod load;
+mod run;
 mod sdk_common;
 mod sdk_node;
 mod sdk_python;

@@ -60,10 +60,16 @@ impl Server {
 
     /// Starts a server on a given data dir and port.
     pub fn start_in(dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+        Server::start_with(dir, port, &[], env)
+    }
+
+    /// Starts a server with extra arguments to `sentry run`.
+    pub fn start_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentry"));
         cmd.args(["run", "--data-dir"])
             .arg(dir)
             .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -181,6 +187,18 @@ impl Server {
             other => panic!("method {other}"),
         }
         .unwrap();
+        Server::finish(r)
+    }
+
+    /// `OPTIONS`, as a browser's CORS preflight.
+    pub fn options(&self, path: &str) -> Reply {
+        let r = self
+            .agent
+            .options(format!("{}{path}", self.url))
+            .header("Origin", "http://example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .call()
+            .unwrap();
         Server::finish(r)
     }
 
