@@ -564,14 +564,14 @@ pub(crate) async fn get_issue(
     _caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
 ) -> ApiResult {
-    let (org, issue, project) = one_issue(&state, &org_slug, &id).await?;
-    Ok(Json(serialize::issue(
-        &issue,
-        &project,
-        &org.slug,
-        &state.base_url,
-    ))
-    .into_response())
+    issue_response(&state, &org_slug, &id).await
+}
+
+/// One issue as Sentry's JSON.
+async fn issue_response(state: &AppState, org_slug: &str, id: &str) -> ApiResult {
+    let (org, issue, project) = one_issue(state, org_slug, id).await?;
+    let body = serialize::issue(&issue, &project, &org.slug, &state.base_url);
+    Ok(Json(body).into_response())
 }
 
 /// `PUT /api/0/organizations/{org}/issues/{id}/`
@@ -588,14 +588,7 @@ pub(crate) async fn update_issue(
             .set_issue_status(org.id, &[issue.id], status)
             .await?;
     }
-    let (org, issue, project) = one_issue(&state, &org_slug, &id).await?;
-    Ok(Json(serialize::issue(
-        &issue,
-        &project,
-        &org.slug,
-        &state.base_url,
-    ))
-    .into_response())
+    issue_response(&state, &org_slug, &id).await
 }
 
 /// `DELETE /api/0/organizations/{org}/issues/{id}/`
