@@ -28,6 +28,10 @@ pub(crate) struct RunArgs {
     /// Envelopes waiting for processing above which ingest answers 503.
     #[arg(long, default_value_t = 100_000)]
     max_backlog: u64,
+    /// The stream keeps at most this many MiB per topic partition (and
+    /// seven days); keep it above the backlog (`--max-backlog` envelopes).
+    #[arg(long, default_value_t = 2048)]
+    stream_retention_mb: u64,
 }
 
 /// What a first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -71,9 +75,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     ))
     .await
     .context("opening the database")?;
-    let broker = sentry_stream::open(&format!("file://{}", data_dir.join("stream").display()))
-        .await
-        .context("opening the stream")?;
+    let mut log = sentry_stream::LogConfig::new(data_dir.join("stream"));
+    log.retention_bytes = Some(args.stream_retention_mb << 20);
+    log.retention_age = Some(std::time::Duration::from_secs(7 * 24 * 3600));
+    let broker: Arc<dyn sentry_stream::Broker> =
+        Arc::new(sentry_stream::FileLog::open(log).context("opening the stream")?);
     let boot = ensure_bootstrap(store.as_ref(), &data_dir, &url).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
