@@ -839,6 +839,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn project_for_key(&self, public_key: &str) -> Result<Option<i64>> {
+        let id = sqlx::query_scalar("SELECT project_id FROM project_keys WHERE public_key = ?")
+            .bind(public_key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(id)
+    }
+
     async fn project_config(&self, project_id: u64) -> Result<Option<ProjectConfig>> {
         let Ok(id) = i64::try_from(project_id) else {
             return Ok(None);

@@ -43,6 +43,9 @@ pub trait Store: Send + Sync {
     async fn keys(&self, project_id: i64) -> Result<Vec<ProjectKey>>;
     /// Enables or disables a key.
     async fn set_key_active(&self, key_id: i64, active: bool) -> Result<()>;
+    /// The project a client key belongs to (for `/api/store/` without a
+    /// project in the path).
+    async fn project_for_key(&self, public_key: &str) -> Result<Option<i64>>;
     /// The config the ingest edge checks requests against.
     async fn project_config(&self, project_id: u64) -> Result<Option<ProjectConfig>>;
 

@@ -35,7 +35,12 @@ pub(crate) struct IngestError {
 }
 
 impl IngestError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    /// The HTTP status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         IngestError {
             status,
             detail: detail.into(),
@@ -88,27 +93,50 @@ pub(crate) async fn envelope(
             format!("invalid envelope: {other}"),
         ),
     })?;
-    accept(
-        &state,
-        Some(project_id),
-        query.as_deref(),
-        &headers,
+    let origin = Origin {
+        path_project: Some(project_id),
+        path_key: None,
+        query: query.as_deref(),
+        headers: &headers,
         peer,
-        envelope,
-    )
-    .await
+    };
+    let id = ingest(&state, &origin, envelope).await?;
+    Ok(ok_response(id))
 }
 
 /// `POST /api/{project_id}/store/`: the legacy single-event endpoint.
 pub(crate) async fn store(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
+    query: RawQuery,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let project_id = parse_project_id(&project_id)?;
+    store_body(state, Some(project_id), query, peer, headers, body).await
+}
+
+/// `POST /api/store/`: the store endpoint without a project in the path;
+/// the key names the project.
+pub(crate) async fn store_without_project(
+    State(state): State<Arc<AppState>>,
+    query: RawQuery,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    store_body(state, None, query, peer, headers, body).await
+}
+
+async fn store_body(
+    state: Arc<AppState>,
+    project_id: Option<ProjectId>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
-    let project_id = parse_project_id(&project_id)?;
     let body = read_body(&state, &headers, body).await?;
     let max_event = usize::try_from(state.ingest.limits.max_event_size).unwrap_or(usize::MAX);
     let json = decode_store_body(body, max_event).map_err(|e| {
@@ -121,18 +149,18 @@ pub(crate) async fn store(
     })?;
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(Item::new(ItemType::Event, json));
-    accept(
-        &state,
-        Some(project_id),
-        query.as_deref(),
-        &headers,
+    let origin = Origin {
+        path_project: project_id,
+        path_key: None,
+        query: query.as_deref(),
+        headers: &headers,
         peer,
-        envelope,
-    )
-    .await
+    };
+    let id = ingest(&state, &origin, envelope).await?;
+    Ok(ok_response(id))
 }
 
-fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
+pub(crate) fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
     raw.parse::<u64>()
         .map(ProjectId::new)
         .map_err(|_| IngestError::new(StatusCode::BAD_REQUEST, "invalid project id in path"))
@@ -140,7 +168,7 @@ fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
 
 /// Reads the body with a cap on its compressed size, then decompresses it
 /// with a cap on the result.
-async fn read_body(
+pub(crate) async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
@@ -174,10 +202,20 @@ async fn read_body(
 }
 
 fn auth_header(headers: &HeaderMap) -> Result<Option<Auth>, IngestError> {
+    // `Authorization` counts only in Sentry's scheme: a proxy's or an API
+    // client's `Bearer ...` is not an ingest credential.
     let value = headers
         .get("x-sentry-auth")
-        .or_else(|| headers.get(header::AUTHORIZATION))
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| {
+                    v.get(..7)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("sentry "))
+                })
+        });
     match value {
         Some(v) => Auth::from_header(v)
             .map(Some)
@@ -186,28 +224,51 @@ fn auth_header(headers: &HeaderMap) -> Result<Option<Auth>, IngestError> {
     }
 }
 
-async fn accept(
+/// Where a request came from, for authentication and the client's address.
+pub(crate) struct Origin<'a> {
+    /// The project id of the path, if it has one.
+    pub(crate) path_project: Option<ProjectId>,
+    /// A key in the path (`/cron/{slug}/{key}/`, `/unreal/{key}/`).
+    pub(crate) path_key: Option<&'a str>,
+    /// The query string.
+    pub(crate) query: Option<&'a str>,
+    /// The request headers.
+    pub(crate) headers: &'a HeaderMap,
+    /// The peer address.
+    pub(crate) peer: SocketAddr,
+}
+
+/// Authenticates, checks and produces an envelope; returns its event id.
+pub(crate) async fn ingest(
     state: &AppState,
-    path_project: Option<ProjectId>,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    peer: SocketAddr,
+    origin: &Origin<'_>,
     mut envelope: Envelope,
-) -> Result<Response, IngestError> {
+) -> Result<Option<EventId>, IngestError> {
+    let headers = origin.headers;
     let header = auth_header(headers)?;
-    let query_auth = Auth::from_query(query.unwrap_or(""))
+    let mut query_auth = Auth::from_query(origin.query.unwrap_or(""))
         .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    if let (None, Some(key)) = (&query_auth, origin.path_key) {
+        query_auth = Auth::from_query(&format!("sentry_key={key}"))
+            .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    }
     let dsn = envelope
         .headers()
         .dsn
         .as_deref()
         .and_then(|d| d.parse().ok());
-    let auth = reconcile(header, query_auth, dsn.as_ref(), path_project)
+    let auth = reconcile(header, query_auth, dsn.as_ref(), origin.path_project)
         .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
-    let project_id = auth
-        .project_id
-        .or(path_project)
-        .ok_or_else(|| IngestError::new(StatusCode::BAD_REQUEST, "no project id"))?;
+    let project_id = match auth.project_id.or(origin.path_project) {
+        Some(id) => id,
+        None => state
+            .store
+            .project_for_key(&auth.public_key)
+            .await
+            .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+            .map(|id| ProjectId::new(id.unsigned_abs()))
+            .ok_or_else(|| IngestError::new(StatusCode::FORBIDDEN, "unknown key"))?,
+    };
     let config = state
         .configs
         .get(project_id.value())
@@ -219,7 +280,11 @@ async fn accept(
     };
     check_envelope(&config, &envelope)?;
     for item in envelope.items() {
-        if item.headers.ty.is_event() {
+        let json = matches!(
+            item.headers.ty,
+            ItemType::Event | ItemType::Transaction | ItemType::Security | ItemType::UserReportV2
+        );
+        if json {
             serde_json::from_slice::<serde::de::IgnoredAny>(&item.payload).map_err(|e| {
                 IngestError::new(
                     StatusCode::BAD_REQUEST,
@@ -230,7 +295,7 @@ async fn accept(
     }
     if envelope.items().is_empty() {
         // Nothing to store: Relay answers 200 to an empty envelope.
-        return Ok(ok_response(None));
+        return Ok(None);
     }
     let event_id = envelope.ensure_event_id(|| EventId(uuid::Uuid::new_v4()));
 
@@ -249,7 +314,11 @@ async fn accept(
     let message = IngestMessage {
         project_id: project_id.value(),
         received_at: Utc::now(),
-        remote_addr: Some(client_ip(headers, peer, state.ingest.trust_forwarded_for)),
+        remote_addr: Some(client_ip(
+            headers,
+            origin.peer,
+            state.ingest.trust_forwarded_for,
+        )),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -268,7 +337,7 @@ async fn accept(
                 "could not store the envelope",
             )
         })?;
-    Ok(ok_response(event_id))
+    Ok(event_id)
 }
 
 fn ok_response(event_id: Option<EventId>) -> Response {

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod endpoints;
 mod ingest;
 mod serialize;
 
@@ -165,6 +166,19 @@ pub fn router(state: Arc<AppState>) -> Router {
     let ingest = Router::new()
         .route("/api/{project_id}/envelope/", post(ingest::envelope))
         .route("/api/{project_id}/store/", post(ingest::store))
+        .route("/api/store/", post(ingest::store_without_project))
+        .route("/api/{project_id}/security/", post(endpoints::security))
+        .route("/api/{project_id}/csp-report/", post(endpoints::security))
+        .route(
+            "/api/{project_id}/cron/{slug}/{key}/",
+            get(endpoints::cron).post(endpoints::cron),
+        )
+        .route("/api/{project_id}/minidump/", post(endpoints::minidump))
+        .route(
+            "/api/{project_id}/events/{event_id}/attachments/",
+            post(endpoints::attachments),
+        )
+        .route("/api/{project_id}/unreal/{key}/", post(endpoints::unreal))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(ingest::cors));
     let api = Router::new()

@@ -7,6 +7,7 @@
 mod api;
 mod bad_input;
 mod durability;
+mod endpoints;
 mod inspect;
 mod load;
 mod run;

@@ -1,0 +1,197 @@
+//! Relay's other ingest endpoints: `/api/store/`, security reports, cron
+//! check-ins, minidumps, attachments and Unreal reports.
+
+use crate::server::Server;
+
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[test]
+fn store_without_a_project_in_the_path() {
+    let server = Server::start();
+    let auth = format!(
+        "Sentry sentry_key={}, sentry_version=7",
+        server.public_key()
+    );
+    let r = server.post_raw(
+        "/api/store/",
+        &[
+            ("X-Sentry-Auth", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"message": "stored without a project id"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let issues = server.wait_for_events(1);
+    assert_eq!(issues[0]["title"], "stored without a project id");
+    let r = server.post_raw(
+        "/api/store/",
+        &[(
+            "X-Sentry-Auth",
+            "Sentry sentry_key=00000000000000000000000000000000",
+        )],
+        b"{}",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[test]
+fn security_reports_and_check_ins() {
+    let server = Server::start();
+    let id = server.project_id();
+    let key = server.public_key();
+    let csp = br#"{"csp-report": {"document-uri": "https://example.com/", "violated-directive": "script-src", "blocked-uri": "https://evil.example/x.js"}}"#;
+    let path = format!("/api/{id}/security/?sentry_key={key}&sentry_release=web@1");
+    let r = server.post_raw(&path, &[("Content-Type", "application/csp-report")], csp);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/csp-report/?sentry_key={key}"),
+        &[("Content-Type", "application/json")],
+        csp,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(&path, &[("Content-Type", "text/plain")], csp);
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = server.post_raw(&path, &[("Content-Type", "application/csp-report")], b"");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/csp-report")],
+        b"{nope",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Check-ins: query form over GET and POST, JSON form, bad status, bad key.
+    let get = server.get(&format!(
+        "/api/{id}/cron/nightly-backup/{key}/?status=in_progress"
+    ));
+    assert_eq!(get.status, 202, "{}", get.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/cron/nightly-backup/{key}/?status=ok&duration=12.5"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/cron/nightly-backup/{key}/"),
+        &[("Content-Type", "application/json")],
+        br#"{"status": "error", "environment": "prod"}"#,
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/cron/nightly-backup/{key}/?status=exploded"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = server.get(&format!(
+        "/api/{id}/cron/nightly-backup/00000000000000000000000000000000/?status=ok"
+    ));
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[test]
+fn minidumps_attachments_and_unreal_reports() {
+    let server = Server::start();
+    let id = server.project_id();
+    let key = server.public_key();
+    let boundary = "XyZzyBoundary";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let path = format!("/api/{id}/minidump/?sentry_key={key}");
+    let mut dump = b"MDMP\x93\xa7\x00\x00".to_vec();
+    dump.extend_from_slice(&[0u8; 256]);
+
+    // A Crashpad-style upload: the minidump, form fields, another file.
+    let body = multipart(
+        boundary,
+        &[
+            ("upload_file_minidump", Some("crash.dmp"), &dump),
+            ("sentry[release]", None, b"native@3.1"),
+            ("sentry[tags][gpu]", None, b"none"),
+            ("log.txt", Some("log.txt"), b"last words"),
+        ],
+    );
+    let r = server.post_raw(&path, &[("Content-Type", &content_type)], &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event_id = r.body.trim().replace('-', "");
+    assert_eq!(event_id.len(), 32, "{}", r.body);
+    server.wait_for_events(1);
+    let event = server.get_json(&format!(
+        "/api/0/projects/sentry/internal/events/{event_id}/"
+    ));
+    assert_eq!(event["platform"], "native");
+    assert_eq!(event["release"]["version"], "native@3.1");
+    let tags = event["tags"].as_array().unwrap();
+    assert!(
+        tags.iter()
+            .any(|t| t["key"] == "gpu" && t["value"] == "none"),
+        "{tags:?}"
+    );
+
+    // A raw minidump body.
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/octet-stream")],
+        &dump,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Not a minidump; no minidump field; a broken multipart body.
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/octet-stream")],
+        b"garbage",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let body = multipart(boundary, &[("sentry[release]", None, b"x")]);
+    let r = server.post_raw(&path, &[("Content-Type", &content_type)], &body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", &content_type)],
+        b"--XyZzyBoundary\r\nbroken",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Attachments for an event sent earlier.
+    let body = multipart(
+        boundary,
+        &[("file", Some("screenshot.png"), b"\x89PNG....")],
+    );
+    let r = server.post_raw(
+        &format!("/api/{id}/events/{event_id}/attachments/?sentry_key={key}"),
+        &[("Content-Type", &content_type)],
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // An Unreal crash report, authenticated by the key in the path.
+    let r = server.post_raw(&format!("/api/{id}/unreal/{key}/"), &[], b"CR1\x00archive");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/unreal/00000000000000000000000000000000/"),
+        &[],
+        b"CR1\x00archive",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
