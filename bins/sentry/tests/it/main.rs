@@ -11,6 +11,7 @@ mod endpoints;
 mod inspect;
 mod load;
 mod run;
+mod sdk_cli;
 mod sdk_common;
 mod sdk_node;
 mod sdk_python;
