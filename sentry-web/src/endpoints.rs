@@ -108,6 +108,90 @@ pub(crate) async fn security(
     Ok(StatusCode::OK.into_response())
 }
 
+/// `POST /api/{project_id}/nel/`: Network Error Logging reports (a JSON
+/// list), as browsers send them. Answers 200.
+pub(crate) async fn nel(
+    State(state): State<Arc<AppState>>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let project_id = parse_project_id(&project_id)?;
+    let mime = content_type(&headers);
+    if mime != "application/json" && mime != "application/reports+json" {
+        return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+    }
+    let body = read_body(&state, &headers, body).await?;
+    if body.len() as u64 > state.ingest.limits.max_event_size {
+        return Err(too_large("NEL reports over the event size limit"));
+    }
+    let reports: Vec<serde::de::IgnoredAny> =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid NEL reports: {e}")))?;
+    if reports.is_empty() {
+        return Err(bad("no NEL reports"));
+    }
+    let mut item = Item::new(ItemType::Nel, body);
+    item.headers.content_type = Some("application/json".into());
+    let mut envelope = Envelope::new(EnvelopeHeaders::default());
+    envelope.add_item(item);
+    let origin = Origin {
+        path_project: Some(project_id),
+        path_key: None,
+        query: query.as_deref(),
+        headers: &headers,
+        peer,
+    };
+    // Rate limits do not turn into errors for browsers' reports.
+    match ingest(&state, &origin, envelope).await {
+        Err(e) if e.status() != StatusCode::TOO_MANY_REQUESTS => return Err(e),
+        _ => {}
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /api/{project_id}/otlp/v1/traces/`: OpenTelemetry traces (OTLP
+/// over HTTP, JSON or protobuf), kept whole as an `otel_traces_data` item.
+/// Answers 202.
+pub(crate) async fn otlp_traces(
+    State(state): State<Arc<AppState>>,
+    Path(project_id): Path<String>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let project_id = parse_project_id(&project_id)?;
+    let mime = content_type(&headers);
+    let json = match mime.as_str() {
+        "application/json" => true,
+        "application/x-protobuf" | "application/protobuf" => false,
+        _ => return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()),
+    };
+    let body = read_body(&state, &headers, body).await?;
+    if body.len() as u64 > state.ingest.limits.max_event_size {
+        return Err(too_large("OTLP request over the event size limit"));
+    }
+    if json {
+        serde_json::from_slice::<Map<String, Value>>(&body)
+            .map_err(|e| bad(format!("invalid OTLP JSON: {e}")))?;
+    }
+    let mut item = Item::new(ItemType::OtelTracesData, body);
+    item.headers.content_type = Some(mime);
+    let mut envelope = Envelope::new(EnvelopeHeaders::default());
+    envelope.add_item(item);
+    let origin = Origin {
+        path_project: Some(project_id),
+        path_key: None,
+        query: query.as_deref(),
+        headers: &headers,
+        peer,
+    };
+    ingest(&state, &origin, envelope).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
 /// `GET|POST /api/{project_id}/cron/{slug}/{key}/`: a monitor check-in,
 /// as JSON or as query parameters (`?status=ok&duration=...`). Answers 202.
 pub(crate) async fn cron(

@@ -179,6 +179,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(endpoints::attachments),
         )
         .route("/api/{project_id}/unreal/{key}/", post(endpoints::unreal))
+        .route("/api/{project_id}/nel/", post(endpoints::nel))
+        .route(
+            "/api/{project_id}/otlp/v1/traces/",
+            post(endpoints::otlp_traces),
+        )
+        .route(
+            "/api/{project_id}/otlp/v1/traces",
+            post(endpoints::otlp_traces),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(ingest::cors));
     let api = Router::new()

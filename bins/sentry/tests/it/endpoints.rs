@@ -195,3 +195,51 @@ fn minidumps_attachments_and_unreal_reports() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[test]
+fn nel_reports_and_otlp_traces() {
+    let server = Server::start();
+    let id = server.project_id();
+    let key = server.public_key();
+    let nel = br#"[{"age": 0, "type": "network-error", "url": "https://example.com/", "body": {"type": "http.error", "status_code": 500, "elapsed_time": 12, "phase": "application", "method": "GET", "protocol": "h2", "referrer": "", "sampling_fraction": 1, "server_ip": "10.0.0.1"}}]"#;
+    let path = format!("/api/{id}/nel/?sentry_key={key}");
+    let r = server.post_raw(&path, &[("Content-Type", "application/reports+json")], nel);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(&path, &[("Content-Type", "text/plain")], nel);
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = server.post_raw(&path, &[("Content-Type", "application/json")], b"[]");
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    let traces = br#"{"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [{"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "GET /", "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000"}]}]}]}"#;
+    for path in [
+        format!("/api/{id}/otlp/v1/traces/"),
+        format!("/api/{id}/otlp/v1/traces"),
+    ] {
+        let auth = format!("Sentry sentry_key={key}");
+        let r = server.post_raw(
+            &path,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Sentry-Auth", &auth),
+            ],
+            traces,
+        );
+        assert_eq!(r.status, 202, "{path}: {}", r.body);
+    }
+    let auth = format!("Sentry sentry_key={key}");
+    let r = server.post_raw(
+        &format!("/api/{id}/otlp/v1/traces/"),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("X-Sentry-Auth", &auth),
+        ],
+        b"\x0a\x00",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/otlp/v1/traces/"),
+        &[("Content-Type", "text/csv"), ("X-Sentry-Auth", &auth)],
+        b"a,b",
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+}
