@@ -12,8 +12,18 @@
 //!   platform, IP addresses, tags, exceptions, and the title, culprit and
 //!   metadata Sentry shows ([`event_metadata`]).
 //!
-//! Still to come: PII scrubbing, inbound filters, quotas and rate limits,
-//! outcomes.
+//! - [`filter`]: Relay's inbound filters ([`CompiledFilters`]), each drop
+//!   with its outcome reason; [`user_agent`] parses browser, OS and device
+//!   contexts from request headers;
+//! - [`pii`]: data scrubbing, the simple project settings and the advanced
+//!   rules on selectors, with `_meta` recording each redaction;
+//! - [`quota`]: quotas, key rate limits and the `X-Sentry-Rate-Limits`
+//!   header; a counter trait with an in-memory counter and a conformance
+//!   suite for other backends; [`quota::RateLimiter`] splits an envelope
+//!   into what passes and what is dropped.
+//!
+//! Still to come: wiring filters, scrubbing and quotas into the server,
+//! trimming with `_meta`, outcomes.
 //!
 //! Everything here is a pure function of its inputs: the current time is
 //! an argument, no I/O happens. It builds on [`sentry_envelope`] for the
@@ -49,13 +59,22 @@
 
 mod accept;
 mod config;
+pub mod filter;
 mod metadata;
 mod normalize;
+pub mod pii;
+pub mod quota;
+pub mod user_agent;
 
 pub use accept::{Rejection, check_auth, check_envelope};
 pub use config::{ProjectConfig, PublicKeyConfig};
+pub use filter::{CompiledFilters, FilterStatKey, FiltersConfig, should_filter};
 pub use metadata::{EventMetadata, EventType, MAX_CULPRIT_LENGTH, event_metadata};
 pub use normalize::{
     DEFAULT_MAX_SECS_IN_FUTURE, DEFAULT_MAX_SECS_IN_PAST, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH,
     MINIMUM_CLOCK_DRIFT_SECS, NormalizeConfig, NormalizeError, normalize_event,
+};
+pub use quota::{
+    CachedRateLimits, EnvelopeLimits, KeyRateLimit, MemoryCounter, Quota, QuotaCounter, QuotaError,
+    QuotaScope, RateLimit, RateLimiter, RateLimits, Scoping,
 };

@@ -748,6 +748,7 @@ fn normalize_request(event: &mut Event) {
 /// Relay fills the `runtime`, `os` and `browser` fields of those contexts
 /// with `"<name> <version>"`; Sentry makes its tags from them.
 fn normalize_contexts(event: &mut Event) {
+    crate::user_agent::normalize_user_agent(event);
     let Some(contexts) = &mut event.contexts else {
         return;
     };

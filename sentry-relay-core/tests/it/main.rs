@@ -5,5 +5,8 @@
 // untrusted input do not apply here.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod filter;
 mod fixtures;
+mod pii;
 mod properties;
+mod quota;

@@ -1,0 +1,363 @@
+//! Selectors: which values of an event a rule applies to.
+//!
+//! The grammar and semantics are documented on the [`pii`](super) module.
+
+use std::collections::HashMap;
+
+use super::PiiError;
+
+/// Kinds of values, as bits; a value has its JSON type and, for parts of
+/// the event schema, a schema type.
+pub(crate) mod kind {
+    pub(crate) const STRING: u32 = 1;
+    pub(crate) const NUMBER: u32 = 1 << 1;
+    pub(crate) const BOOLEAN: u32 = 1 << 2;
+    pub(crate) const ARRAY: u32 = 1 << 3;
+    pub(crate) const OBJECT: u32 = 1 << 4;
+    pub(crate) const EVENT: u32 = 1 << 5;
+    pub(crate) const EXCEPTION: u32 = 1 << 6;
+    pub(crate) const STACKTRACE: u32 = 1 << 7;
+    pub(crate) const FRAME: u32 = 1 << 8;
+    pub(crate) const REQUEST: u32 = 1 << 9;
+    pub(crate) const USER: u32 = 1 << 10;
+    pub(crate) const LOGENTRY: u32 = 1 << 11;
+    pub(crate) const MESSAGE: u32 = 1 << 12;
+    pub(crate) const THREAD: u32 = 1 << 13;
+    pub(crate) const BREADCRUMB: u32 = 1 << 14;
+    pub(crate) const SPAN: u32 = 1 << 15;
+    pub(crate) const SDK: u32 = 1 << 16;
+}
+
+fn type_by_name(name: &str) -> Option<u32> {
+    Some(match name {
+        "string" => kind::STRING,
+        "number" => kind::NUMBER,
+        "boolean" => kind::BOOLEAN,
+        "array" => kind::ARRAY,
+        "object" => kind::OBJECT,
+        "event" => kind::EVENT,
+        "exception" | "error" => kind::EXCEPTION,
+        "stacktrace" => kind::STACKTRACE,
+        "frame" => kind::FRAME,
+        "http" | "request" => kind::REQUEST,
+        "user" => kind::USER,
+        "logentry" => kind::LOGENTRY,
+        "message" => kind::MESSAGE,
+        "thread" => kind::THREAD,
+        "breadcrumb" => kind::BREADCRUMB,
+        "span" => kind::SPAN,
+        "sdk" => kind::SDK,
+        _ => return None,
+    })
+}
+
+/// How personal a field may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pii {
+    /// May hold personal data: every selector applies.
+    True,
+    /// Rarely does: only selectors that name it apply.
+    Maybe,
+    /// Never does: no selector applies, nor to anything inside.
+    False,
+}
+
+/// One segment of a value's path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SegKey<'a> {
+    /// The event itself.
+    Root,
+    /// An object key (or the key of a `[key, value]` pair).
+    Key(&'a str),
+    /// An array index.
+    Index(usize),
+}
+
+/// A value's path, from the value up to the root.
+#[derive(Debug)]
+pub(crate) struct Path<'a> {
+    pub(crate) parent: Option<&'a Path<'a>>,
+    pub(crate) key: SegKey<'a>,
+    pub(crate) kinds: u32,
+    pub(crate) pii: Pii,
+}
+
+impl<'a> Path<'a> {
+    pub(crate) fn key_str(&self) -> Option<&'a str> {
+        match self.key {
+            SegKey::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Item {
+    Key(String),
+    Type(u32),
+    Wildcard,
+    DeepWildcard,
+}
+
+impl Item {
+    /// Whether this item, `from_end` items before the end of its selector,
+    /// matches the segment `seg`.
+    fn matches(&self, from_end: usize, seg: &Path<'_>) -> bool {
+        let named_only = match seg.pii {
+            Pii::False => return false,
+            Pii::Maybe => from_end == 0,
+            Pii::True => false,
+        };
+        match self {
+            Item::Key(k) => match seg.key {
+                SegKey::Key(s) => s.eq_ignore_ascii_case(k),
+                SegKey::Index(i) => k.parse::<usize>().is_ok_and(|k| k == i),
+                SegKey::Root => false,
+            },
+            Item::Type(t) => !named_only && seg.kinds & t != 0,
+            Item::Wildcard | Item::DeepWildcard => !named_only && !matches!(seg.key, SegKey::Root),
+        }
+    }
+}
+
+/// A parsed selector.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Selector {
+    Path(Vec<Item>),
+    And(Vec<Selector>),
+    Or(Vec<Selector>),
+    /// An `Or` of many paths ending in a literal key, indexed by that key
+    /// (lowercase) so a value is checked against those ending in its key.
+    OrByKey(HashMap<String, Vec<Vec<Item>>>, Vec<Selector>),
+    Not(Box<Selector>),
+}
+
+impl Selector {
+    /// Parses a selector.
+    pub(crate) fn parse(s: &str) -> Result<Selector, PiiError> {
+        let mut p = Parser {
+            src: s,
+            pos: 0,
+            depth: 0,
+        };
+        let sel = p.or()?;
+        p.skip_ws();
+        if p.pos != s.len() {
+            return Err(p.error("unexpected input"));
+        }
+        Ok(sel.optimize())
+    }
+
+    fn optimize(self) -> Selector {
+        match self {
+            Selector::Or(children) => {
+                let children: Vec<Selector> = children.into_iter().map(Self::optimize).collect();
+                let keyed = children
+                    .iter()
+                    .filter(|c| matches!(c, Selector::Path(p) if matches!(p.last(), Some(Item::Key(_)))))
+                    .count();
+                if keyed < 8 {
+                    return Selector::Or(children);
+                }
+                let mut by_key: HashMap<String, Vec<Vec<Item>>> = HashMap::new();
+                let mut rest = Vec::new();
+                for child in children {
+                    match child {
+                        Selector::Path(p) => match p.last() {
+                            Some(Item::Key(k)) => {
+                                by_key.entry(k.to_ascii_lowercase()).or_default().push(p)
+                            }
+                            _ => rest.push(Selector::Path(p)),
+                        },
+                        other => rest.push(other),
+                    }
+                }
+                Selector::OrByKey(by_key, rest)
+            }
+            Selector::And(c) => Selector::And(c.into_iter().map(Self::optimize).collect()),
+            Selector::Not(c) => Selector::Not(Box::new(c.optimize())),
+            p @ (Selector::Path(_) | Selector::OrByKey(..)) => p,
+        }
+    }
+
+    /// Whether the value at `path` is selected.
+    pub(crate) fn matches(&self, path: &Path<'_>) -> bool {
+        match self {
+            Selector::Path(items) => match_items(items, items.len(), Some(path)),
+            Selector::And(c) => c.iter().all(|s| s.matches(path)),
+            Selector::Or(c) => c.iter().any(|s| s.matches(path)),
+            Selector::OrByKey(by_key, rest) => {
+                let keyed = match path.key {
+                    SegKey::Key(k) if k.bytes().any(|b| b.is_ascii_uppercase()) => {
+                        by_key.get(k.to_ascii_lowercase().as_str())
+                    }
+                    SegKey::Key(k) => by_key.get(k),
+                    SegKey::Index(i) => by_key.get(i.to_string().as_str()),
+                    SegKey::Root => None,
+                };
+                keyed.is_some_and(|ps| ps.iter().any(|p| match_items(p, p.len(), Some(path))))
+                    || rest.iter().any(|s| s.matches(path))
+            }
+            Selector::Not(c) => !c.matches(path),
+        }
+    }
+}
+
+/// Whether `items` match the segments ending at `seg`; `total` is the
+/// length of the whole selector.
+fn match_items(items: &[Item], total: usize, seg: Option<&Path<'_>>) -> bool {
+    let Some((last, rest)) = items.split_last() else {
+        // The start of a selector is not anchored.
+        return true;
+    };
+    let from_end = total - items.len();
+    let Some(seg) = seg else {
+        return false;
+    };
+    if !last.matches(from_end, seg) {
+        return false;
+    }
+    if *last != Item::DeepWildcard {
+        return match_items(rest, total, seg.parent);
+    }
+    // `**` takes this segment and any number of the ones above.
+    let mut next = seg.parent;
+    loop {
+        if match_items(rest, total, next) {
+            return true;
+        }
+        match next {
+            Some(s) if last.matches(from_end, s) => next = s.parent,
+            _ => return false,
+        }
+    }
+}
+
+const MAX_NESTING: usize = 32;
+
+struct Parser<'s> {
+    src: &'s str,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, reason: &str) -> PiiError {
+        PiiError::InvalidSelector {
+            selector: self.src.to_owned(),
+            reason: format!("{reason} at offset {}", self.pos),
+        }
+    }
+
+    fn rest(&self) -> &str {
+        &self.src[self.pos..]
+    }
+
+    fn skip_ws(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.pos = self.src.len() - trimmed.len();
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_ws();
+        if self.rest().starts_with(token) {
+            self.pos += token.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn or(&mut self) -> Result<Selector, PiiError> {
+        let mut items = vec![self.and()?];
+        while self.eat("||") || self.eat("|") {
+            items.push(self.and()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Selector::Or(items)
+        })
+    }
+
+    fn and(&mut self) -> Result<Selector, PiiError> {
+        let mut items = vec![self.not()?];
+        while self.eat("&&") || self.eat("&") {
+            items.push(self.not()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Selector::And(items)
+        })
+    }
+
+    fn not(&mut self) -> Result<Selector, PiiError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error("too deeply nested"));
+        }
+        let sel = if self.eat("!") {
+            Selector::Not(Box::new(self.not()?))
+        } else if self.eat("(") {
+            let inner = self.or()?;
+            if !self.eat(")") {
+                return Err(self.error("expected `)`"));
+            }
+            inner
+        } else {
+            self.path()?
+        };
+        self.depth -= 1;
+        Ok(sel)
+    }
+
+    fn path(&mut self) -> Result<Selector, PiiError> {
+        self.skip_ws();
+        let mut items = vec![self.item()?];
+        while self.rest().starts_with('.') {
+            self.pos += 1;
+            items.push(self.item()?);
+        }
+        Ok(Selector::Path(items))
+    }
+
+    fn item(&mut self) -> Result<Item, PiiError> {
+        let rest = self.rest();
+        if rest.starts_with("**") {
+            self.pos += 2;
+            return Ok(Item::DeepWildcard);
+        }
+        if rest.starts_with('*') {
+            self.pos += 1;
+            return Ok(Item::Wildcard);
+        }
+        if let Some(quoted) = rest.strip_prefix('\'') {
+            let Some(end) = quoted.find('\'') else {
+                return Err(self.error("unterminated quote"));
+            };
+            let key = quoted[..end].to_owned();
+            self.pos += end + 2;
+            return Ok(Item::Key(key));
+        }
+        let is_type = rest.starts_with('$');
+        let body = if is_type { &rest[1..] } else { rest };
+        let len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_-@:+#".contains(c)))
+            .unwrap_or(body.len());
+        if len == 0 {
+            return Err(self.error("expected a key, `*`, `**` or a `$type`"));
+        }
+        let name = &body[..len];
+        let item = if is_type {
+            match type_by_name(name) {
+                Some(t) => Item::Type(t),
+                None => return Err(self.error(&format!("unknown type `${name}`"))),
+            }
+        } else {
+            Item::Key(name.to_owned())
+        };
+        self.pos += len + usize::from(is_type);
+        Ok(item)
+    }
+}

@@ -1,0 +1,35 @@
+//! Quotas and rate limits, with Relay's semantics.
+//!
+//! - [`Quota`]: a limit from a project config (Sentry's JSON shape), per
+//!   [`QuotaScope`]; [`KeyRateLimit`] turns a client key's rate limit into
+//!   one.
+//! - [`QuotaCounter`]: counts consumption per window, all or nothing per
+//!   item; [`MemoryCounter`] is the embedded backend, a Redis one follows
+//!   the same contract and runs the same [`testsuite`].
+//! - [`RateLimiter`]: applies quotas to an [`Envelope`](sentry_envelope::Envelope),
+//!   giving the accepted items, the dropped quantities for outcomes, and
+//!   the [`RateLimits`] to answer with.
+//! - [`RateLimits`]: the `X-Sentry-Rate-Limits` and `Retry-After` headers;
+//!   [`CachedRateLimits`] remembers them to refuse quickly.
+//!
+//! Time is always an argument (`now`).
+
+mod counter;
+mod envelope;
+mod model;
+mod rate_limit;
+#[doc(hidden)]
+pub mod testsuite;
+
+pub use counter::{
+    MemoryCounter, Plan, QuotaCheck, QuotaCounter, QuotaError, TrackedQuota, plan_checks,
+    totals_by_key, unix_secs, window_shift, window_slot,
+};
+pub use envelope::{DroppedQuantity, EnvelopeLimits, RateLimiter};
+pub use model::{
+    ItemScoping, KEY_QUOTA_ID, KEY_QUOTA_REASON, KeyRateLimit, Quota, QuotaScope, Scoping,
+};
+pub use rate_limit::{
+    CachedRateLimits, RATE_LIMITS_HEADER, REJECT_ALL_SECS, RateLimit, RateLimitScope, RateLimits,
+    RetryAfter,
+};
