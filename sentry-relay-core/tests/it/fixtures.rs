@@ -14,21 +14,27 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sentry-envelope/fixtures")
 }
 
-/// The event of a fixture, from its envelope's event or transaction item or
-/// its store body; `None` when the request carries no event.
-fn load_event(name: &str) -> Option<Event> {
+/// A fixture request: its metadata (path, headers) and its body, decompressed.
+pub(crate) fn request(name: &str) -> (Value, bytes::Bytes) {
     let dir = fixtures_dir();
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
     let body = std::fs::read(dir.join(format!("{name}.body"))).unwrap();
-    let limits = Limits::default();
     let encoding = ContentEncoding::parse(
         meta["headers"]
             .get("content-encoding")
             .and_then(Value::as_str)
             .unwrap_or(""),
     );
-    let body = decompress(encoding, &body, limits.max_envelope_size as usize).unwrap();
+    let cap = Limits::default().max_envelope_size as usize;
+    (meta, decompress(encoding, &body, cap).unwrap())
+}
+
+/// The event of a fixture, from its envelope's event or transaction item or
+/// its store body; `None` when the request carries no event.
+fn load_event(name: &str) -> Option<Event> {
+    let limits = Limits::default();
+    let (meta, body) = request(name);
     if meta["path"].as_str().unwrap().ends_with("/store/") {
         let json = decode_store_body(body, limits.max_event_size as usize).unwrap();
         return Some(from_json_slice(&json, limits.max_json_depth).unwrap());

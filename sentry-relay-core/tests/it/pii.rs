@@ -1,10 +1,9 @@
 //! PII scrubbing of events from real SDKs, and its properties.
 
-use std::path::Path;
 use std::time::Instant;
 
 use proptest::prelude::*;
-use sentry_envelope::{ContentEncoding, Envelope, ItemType, Limits, decompress};
+use sentry_envelope::{Envelope, ItemType, Limits};
 use sentry_relay_core::pii::{CompiledPiiConfig, DataScrubbingConfig, scrub_event};
 use serde_json::{Value, json};
 
@@ -14,18 +13,8 @@ fn defaults() -> CompiledPiiConfig {
 
 /// The event JSON of an envelope fixture, as sent.
 fn fixture_event(name: &str) -> Value {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sentry-envelope/fixtures");
-    let meta: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
-    let body = std::fs::read(dir.join(format!("{name}.body"))).unwrap();
+    let (_, body) = crate::fixtures::request(name);
     let limits = Limits::default();
-    let encoding = ContentEncoding::parse(
-        meta["headers"]
-            .get("content-encoding")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    );
-    let body = decompress(encoding, &body, limits.max_envelope_size as usize).unwrap();
     let envelope = Envelope::parse(body, &limits).unwrap();
     let item = envelope
         .items()
