@@ -371,7 +371,7 @@ impl GroupChange {
 async fn save_batch(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[NewEvent],
-    compressed: &[Vec<u8>],
+    compressed: &[&[u8]],
 ) -> Result<Vec<SaveOutcome>> {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -587,7 +587,7 @@ async fn save_batch(
                 .bind(events[i].project_id)
                 .bind(ids[i].as_str())
                 .bind("zstd")
-                .bind(&compressed[i]);
+                .bind(compressed[i]);
         }
         q.execute(&mut **tx).await?;
 
@@ -948,7 +948,7 @@ impl Store for SqliteStore {
             .filter(|e| e.payload_zstd.is_none())
             .map(|e| e.payload.clone())
             .collect();
-        let mut fresh = if missing.is_empty() {
+        let fresh = if missing.is_empty() {
             Vec::new()
         } else {
             tokio::task::spawn_blocking(move || compress_payloads(missing))
@@ -957,13 +957,13 @@ impl Store for SqliteStore {
                     table: "nodestore",
                     detail: format!("compression task failed: {e}"),
                 })??
-        }
-        .into_iter();
-        let compressed: Vec<Vec<u8>> = events
+        };
+        let mut fresh = fresh.iter();
+        let compressed: Vec<&[u8]> = events
             .iter()
             .map(|e| match &e.payload_zstd {
-                Some(done) => done.clone(),
-                None => fresh.next().unwrap_or_default(),
+                Some(done) => done.as_slice(),
+                None => fresh.next().map_or(&[][..], Vec::as_slice),
             })
             .collect();
         let mut tx = self.writer.begin().await?;

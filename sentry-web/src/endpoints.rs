@@ -3,11 +3,10 @@
 //! into an envelope and goes through the same checks and stream as
 //! `/envelope/` ([`ingest`]).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sentry_envelope::protocol::EventId;
@@ -55,13 +54,11 @@ fn content_type(headers: &HeaderMap) -> String {
 pub(crate) async fn security(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let mime = content_type(&headers);
+    let mime = content_type(&origin.headers);
     let allowed = [
         "application/json",
         "application/csp-report",
@@ -73,7 +70,7 @@ pub(crate) async fn security(
     if !allowed.contains(&mime.as_str()) {
         return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
     }
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("empty security report"));
     }
@@ -88,7 +85,7 @@ pub(crate) async fn security(
         ("sentry_release", "sentry_release"),
         ("sentry_environment", "sentry_environment"),
     ] {
-        if let Some(value) = query_param(query.as_deref(), param) {
+        if let Some(value) = query_param(origin.query.as_deref(), param) {
             item.headers
                 .other
                 .insert(header.into(), Value::String(value));
@@ -97,13 +94,7 @@ pub(crate) async fn security(
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.headers_mut().event_id = Some(EventId(uuid::Uuid::new_v4()));
     envelope.add_item(item);
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     ingest(&state, &origin, envelope).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -113,17 +104,15 @@ pub(crate) async fn security(
 pub(crate) async fn nel(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let mime = content_type(&headers);
+    let mime = content_type(&origin.headers);
     if mime != "application/json" && mime != "application/reports+json" {
         return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
     }
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     if body.len() as u64 > state.ingest.limits.max_event_size {
         return Err(too_large("NEL reports over the event size limit"));
     }
@@ -136,13 +125,7 @@ pub(crate) async fn nel(
     item.headers.content_type = Some("application/json".into());
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(item);
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     // Rate limits do not turn into errors for browsers' reports.
     match ingest(&state, &origin, envelope).await {
         Err(e) if e.status() != StatusCode::TOO_MANY_REQUESTS => return Err(e),
@@ -157,19 +140,17 @@ pub(crate) async fn nel(
 pub(crate) async fn otlp_traces(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let mime = content_type(&headers);
+    let mime = content_type(&origin.headers);
     let json = match mime.as_str() {
         "application/json" => true,
         "application/x-protobuf" | "application/protobuf" => false,
         _ => return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()),
     };
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     if body.len() as u64 > state.ingest.limits.max_event_size {
         return Err(too_large("OTLP request over the event size limit"));
     }
@@ -181,13 +162,7 @@ pub(crate) async fn otlp_traces(
     item.headers.content_type = Some(mime);
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(item);
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     ingest(&state, &origin, envelope).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -197,20 +172,18 @@ pub(crate) async fn otlp_traces(
 pub(crate) async fn cron(
     State(state): State<Arc<AppState>>,
     Path((project_id, slug, key)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let mut check_in: Map<String, Value> = if content_type(&headers) == "application/json" {
-        let body = read_body(&state, &headers, body).await?;
+    let mut check_in: Map<String, Value> = if content_type(&origin.headers) == "application/json" {
+        let body = read_body(&state, &origin.headers, body).await?;
         if body.len() as u64 > state.ingest.limits.max_check_in_size {
             return Err(too_large("check-in over its size limit"));
         }
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid check-in: {e}")))?
     } else {
-        let q = query.as_deref();
+        let q = origin.query.as_deref();
         let status = query_param(q, "status").ok_or_else(|| bad("missing check-in status"))?;
         let mut map = Map::new();
         map.insert("status".into(), Value::String(status));
@@ -240,13 +213,8 @@ pub(crate) async fn cron(
     let payload = serde_json::to_vec(&check_in).map_err(|e| bad(e.to_string()))?;
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(Item::new(ItemType::CheckIn, payload));
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: Some(&key),
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
+    origin.path_key = Some(key);
     ingest(&state, &origin, envelope).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -428,18 +396,16 @@ fn never_429(
 pub(crate) async fn minidump(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     request: Request,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
     let cap = usize::try_from(state.ingest.limits.max_attachment_size).unwrap_or(usize::MAX);
     let event_id = EventId(uuid::Uuid::new_v4());
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
-    let mime = content_type(&headers);
+    let mime = content_type(&origin.headers);
     if mime == "application/octet-stream" || mime == "application/x-dmp" {
-        let body = read_body(&state, &headers, request.into_body()).await?;
+        let body = read_body(&state, &origin.headers, request.into_body()).await?;
         let data = decode_minidump(body, cap)?;
         envelope.add_item(attachment(
             Part {
@@ -504,13 +470,7 @@ pub(crate) async fn minidump(
         envelope.add_item(Item::new(ItemType::Event, payload));
     }
     envelope.headers_mut().event_id = Some(event_id);
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     never_429(ingest(&state, &origin, envelope).await, event_id)
 }
 
@@ -519,9 +479,7 @@ pub(crate) async fn minidump(
 pub(crate) async fn attachments(
     State(state): State<Arc<AppState>>,
     Path((project_id, event_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     request: Request,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
@@ -537,13 +495,7 @@ pub(crate) async fn attachments(
     if envelope.items().is_empty() {
         return Err(bad("no files in the upload"));
     }
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     ingest(&state, &origin, envelope).await?;
     Ok(StatusCode::CREATED.into_response())
 }
@@ -553,13 +505,11 @@ pub(crate) async fn attachments(
 pub(crate) async fn unreal(
     State(state): State<Arc<AppState>>,
     Path((project_id, key)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     if body.is_empty() {
         return Err(bad("empty unreal report"));
     }
@@ -570,13 +520,8 @@ pub(crate) async fn unreal(
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.headers_mut().event_id = Some(event_id);
     envelope.add_item(Item::new(ItemType::UnrealReport, body));
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: Some(&key),
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
+    origin.path_key = Some(key);
     never_429(ingest(&state, &origin, envelope).await, event_id)
 }
 

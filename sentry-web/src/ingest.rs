@@ -9,12 +9,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use sentry_envelope::protocol::EventId;
-use sentry_envelope::store::decode_store_body;
+use sentry_envelope::store::{StoreBodyError, decode_store_body};
 use sentry_envelope::{
     Auth, ContentEncoding, DecompressError, Envelope, EnvelopeError, EnvelopeHeaders, Item,
     ItemType, ProjectId, reconcile,
@@ -77,13 +78,11 @@ impl IntoResponse for IngestError {
 pub(crate) async fn envelope(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     let envelope = Envelope::parse(body, &state.ingest.limits).map_err(|e| match e {
         EnvelopeError::TooLarge(limit) => {
             IngestError::new(StatusCode::PAYLOAD_TOO_LARGE, limit.to_string())
@@ -93,13 +92,7 @@ pub(crate) async fn envelope(
             format!("invalid envelope: {other}"),
         ),
     })?;
-    let origin = Origin {
-        path_project: Some(project_id),
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = Some(project_id);
     let id = ingest(&state, &origin, envelope).await?;
     Ok(ok_response(id))
 }
@@ -108,54 +101,43 @@ pub(crate) async fn envelope(
 pub(crate) async fn store(
     State(state): State<Arc<AppState>>,
     Path(project_id): Path<String>,
-    query: RawQuery,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = parse_project_id(&project_id)?;
-    store_body(state, Some(project_id), query, peer, headers, body).await
+    store_body(state, Some(project_id), origin, body).await
 }
 
 /// `POST /api/store/`: the store endpoint without a project in the path;
 /// the key names the project.
 pub(crate) async fn store_without_project(
     State(state): State<Arc<AppState>>,
-    query: RawQuery,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
-    store_body(state, None, query, peer, headers, body).await
+    store_body(state, None, origin, body).await
 }
 
 async fn store_body(
     state: Arc<AppState>,
     project_id: Option<ProjectId>,
-    RawQuery(query): RawQuery,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    mut origin: Origin,
     body: Body,
 ) -> Result<Response, IngestError> {
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &origin.headers, body).await?;
     let max_event = usize::try_from(state.ingest.limits.max_event_size).unwrap_or(usize::MAX);
     let json = decode_store_body(body, max_event).map_err(|e| {
-        let status = if e.to_string().contains("too large") {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match e {
+            StoreBodyError::Decompress(DecompressError::TooLarge(_)) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            _ => StatusCode::BAD_REQUEST,
         };
         IngestError::new(status, format!("invalid store body: {e}"))
     })?;
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(Item::new(ItemType::Event, json));
-    let origin = Origin {
-        path_project: project_id,
-        path_key: None,
-        query: query.as_deref(),
-        headers: &headers,
-        peer,
-    };
+    origin.path_project = project_id;
     let id = ingest(&state, &origin, envelope).await?;
     Ok(ok_response(id))
 }
@@ -225,30 +207,53 @@ fn auth_header(headers: &HeaderMap) -> Result<Option<Auth>, IngestError> {
 }
 
 /// Where a request came from, for authentication and the client's address.
-pub(crate) struct Origin<'a> {
+///
+/// An extractor: handlers take it and fill in what their path says.
+pub(crate) struct Origin {
     /// The project id of the path, if it has one.
     pub(crate) path_project: Option<ProjectId>,
     /// A key in the path (`/cron/{slug}/{key}/`, `/unreal/{key}/`).
-    pub(crate) path_key: Option<&'a str>,
+    pub(crate) path_key: Option<String>,
     /// The query string.
-    pub(crate) query: Option<&'a str>,
+    pub(crate) query: Option<String>,
     /// The request headers.
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The peer address.
     pub(crate) peer: SocketAddr,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = IngestError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| {
+                IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, "no peer address")
+            })?;
+        Ok(Origin {
+            path_project: None,
+            path_key: None,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+            peer,
+        })
+    }
 }
 
 /// Authenticates, checks and produces an envelope; returns its event id.
 pub(crate) async fn ingest(
     state: &AppState,
-    origin: &Origin<'_>,
+    origin: &Origin,
     mut envelope: Envelope,
 ) -> Result<Option<EventId>, IngestError> {
-    let headers = origin.headers;
+    let headers = &origin.headers;
     let header = auth_header(headers)?;
-    let mut query_auth = Auth::from_query(origin.query.unwrap_or(""))
+    let mut query_auth = Auth::from_query(origin.query.as_deref().unwrap_or(""))
         .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
-    if let (None, Some(key)) = (&query_auth, origin.path_key) {
+    if let (None, Some(key)) = (&query_auth, origin.path_key.as_deref()) {
         query_auth = Auth::from_query(&format!("sentry_key={key}"))
             .map_err(|e| IngestError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
     }

@@ -1,7 +1,6 @@
 //! Sentry's JSON shapes: camelCase names, ids as strings, ISO-8601 dates.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sentry_envelope::protocol::{Event, Message};
 use sentry_eventstore::{Issue, Project, ProjectKey, StoredEvent};
 use serde_json::{Map, Value, json};
 
@@ -160,15 +159,27 @@ fn tags(payload: &Value) -> Vec<Value> {
     out
 }
 
+/// The message text, read from the stored JSON as
+/// `Event::message_text` reads it: `logentry` first, then `message` (a
+/// string or an old-style entry object). No full deserialization: this runs
+/// for every row of an event list.
 fn message_text(payload: &Value) -> String {
-    let event: Event = serde_json::from_value(payload.clone()).unwrap_or_default();
-    if let Some(text) = event.message_text() {
-        return text.to_owned();
-    }
-    match event.message {
-        Some(Message::Plain(s)) => s,
-        _ => String::new(),
-    }
+    let from_entry = |entry: &Value| {
+        entry
+            .get("formatted")
+            .or_else(|| entry.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    payload
+        .get("logentry")
+        .and_then(from_entry)
+        .or_else(|| match payload.get("message") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(entry @ Value::Object(_)) => from_entry(entry),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 fn str_field(payload: &Value, key: &str) -> Value {
@@ -295,6 +306,23 @@ mod tests {
         assert_eq!(short_id("internal", 1), "INTERNAL-1");
         assert_eq!(short_id("web", 42), "WEB-1A");
         assert_eq!(short_id("web", 32 * 32), "WEB-100");
+    }
+
+    #[test]
+    fn message_text_from_any_field() {
+        let cases = [
+            (
+                json!({"logentry": {"formatted": "a", "message": "b"}, "message": "c"}),
+                "a",
+            ),
+            (json!({"logentry": {"message": "b"}}), "b"),
+            (json!({"message": "c"}), "c"),
+            (json!({"message": {"message": "d"}}), "d"),
+            (json!({}), ""),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(message_text(&payload), want, "{payload}");
+        }
     }
 
     #[test]
