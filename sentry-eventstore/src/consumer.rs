@@ -5,19 +5,23 @@
 //! so a crash at any point redelivers the batch; saving is idempotent on
 //! (project, event id), so redelivery stores nothing twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sentry_stream::{Broker, CommitOffset, Record, StreamError, topics};
+use bytes::Bytes;
+use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
+use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
 
+use crate::configs::{ConfigCache, ProjectState};
 use crate::error::StoreError;
 use crate::message::IngestMessage;
 use crate::models::NewEvent;
-use crate::process::process_message;
+use crate::process::{ProcessError, process_message};
 use crate::store::Store;
+use sentry_relay_core::pipeline::EventDrop;
 
 /// Where records go whose processing panicked (a bug): kept, not lost.
 pub const INGEST_EVENTS_DLQ: &str = "ingest-events-dlq";
@@ -76,11 +80,15 @@ pub enum ConsumerError {
 
 /// Runs the ingest consumer until `shutdown` turns true.
 ///
-/// A failing save is retried with backoff, never skipped: the batch's
-/// offsets stay uncommitted until it is stored.
+/// Each event is processed with its project's settings from `configs`
+/// (filters, scrubbing). A failing save is retried with backoff, never
+/// skipped: the batch's offsets stay uncommitted until it is stored. The
+/// batch's outcomes (accepted, filtered, invalid) go to the `outcomes`
+/// stream after the save and before the commit.
 pub async fn run_ingest_consumer(
     broker: Arc<dyn Broker>,
     store: Arc<dyn Store>,
+    configs: Arc<ConfigCache>,
     config: IngestConsumerConfig,
     stats: Arc<ConsumerStats>,
     mut shutdown: watch::Receiver<bool>,
@@ -90,7 +98,8 @@ pub async fn run_ingest_consumer(
         .await?;
     // Saving batch n overlaps with reading and processing batch n + 1;
     // offsets are still committed in order, each after its batch is saved.
-    let mut pending: Option<(SaveTask, Vec<CommitOffset>)> = None;
+    let mut pending: Option<(SaveTask, Vec<CommitOffset>, Vec<Outcome>)> = None;
+    let producer = broker.producer();
     loop {
         let records = if *shutdown.borrow() {
             Vec::new()
@@ -106,8 +115,15 @@ pub async fn run_ingest_consumer(
             }
         };
         if records.is_empty() {
-            if let Some((save, offsets)) = pending.take() {
-                finish(save, &offsets, consumer.as_mut()).await?;
+            if let Some((save, offsets, outcomes)) = pending.take() {
+                finish(
+                    save,
+                    &offsets,
+                    outcomes,
+                    producer.as_ref(),
+                    consumer.as_mut(),
+                )
+                .await?;
             }
             if *shutdown.borrow() {
                 return Ok(());
@@ -120,11 +136,13 @@ pub async fn run_ingest_consumer(
         let offsets = next_offsets(&records);
         let count = records.len();
         let started = std::time::Instant::now();
+        let projects = Arc::new(load_projects(&records, &configs).await?);
         let Some(Batch {
             events,
             dropped,
             dead,
-        }) = process_parallel(records, config.processing_threads).await
+            mut outcomes,
+        }) = process_parallel(records, projects, config.processing_threads).await
         else {
             // Unreachable: panics are caught per record. Without a commit the
             // batch is read again.
@@ -132,8 +150,15 @@ pub async fn run_ingest_consumer(
         };
         stats.dropped.fetch_add(dropped, Ordering::Relaxed);
         let processed = started.elapsed();
-        if let Some((save, offsets)) = pending.take() {
-            finish(save, &offsets, consumer.as_mut()).await?;
+        if let Some((save, offsets, outcomes)) = pending.take() {
+            finish(
+                save,
+                &offsets,
+                outcomes,
+                producer.as_ref(),
+                consumer.as_mut(),
+            )
+            .await?;
         }
         tracing::debug!(
             records = count,
@@ -141,7 +166,6 @@ pub async fn run_ingest_consumer(
             wait_ms = (started.elapsed() - processed).as_millis() as u64,
             "batch processed"
         );
-        let producer = broker.producer();
         for record in dead {
             tracing::error!(
                 offset = record.offset,
@@ -157,17 +181,64 @@ pub async fn run_ingest_consumer(
             stats.clone(),
             shutdown.clone(),
         ));
-        pending = Some((save, offsets));
+        pending = Some((save, offsets, outcomes.drain()));
     }
+}
+
+/// The states of the projects a batch's records were sent to. A project
+/// that no longer exists is left out: its records are dropped.
+async fn load_projects(
+    records: &[Record],
+    configs: &ConfigCache,
+) -> Result<HashMap<u64, Arc<ProjectState>>, StoreError> {
+    let mut projects = HashMap::new();
+    for record in records {
+        // The edge keys records by project id; decode the header otherwise.
+        let id = record
+            .key
+            .as_deref()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(|k| k.parse::<u64>().ok())
+            .or_else(|| {
+                IngestMessage::decode(record.payload.clone())
+                    .ok()
+                    .map(|m| m.project_id)
+            });
+        if let Some(id) = id {
+            if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(id) {
+                if let Some(state) = configs.get(id).await? {
+                    slot.insert(state);
+                }
+            }
+        }
+    }
+    Ok(projects)
+}
+
+/// Writes a batch's outcomes to the `outcomes` stream.
+async fn produce_outcomes(
+    producer: &dyn Producer,
+    outcomes: Vec<Outcome>,
+) -> Result<(), StreamError> {
+    for outcome in outcomes {
+        let key = Bytes::from(outcome.project_id.to_string());
+        producer
+            .produce(topics::OUTCOMES, Some(key), Bytes::from(outcome.to_json()))
+            .await?;
+    }
+    Ok(())
 }
 
 /// A batch being saved in the background.
 type SaveTask = tokio::task::JoinHandle<Result<(), StoreError>>;
 
-/// Waits for a batch's save, then commits its offsets.
+/// Waits for a batch's save, then writes its outcomes and commits its
+/// offsets.
 async fn finish(
     save: SaveTask,
     offsets: &[CommitOffset],
+    outcomes: Vec<Outcome>,
+    producer: &dyn Producer,
     consumer: &mut dyn sentry_stream::Consumer,
 ) -> Result<(), ConsumerError> {
     match save.await {
@@ -176,6 +247,7 @@ async fn finish(
             return Err(StreamError::Closed(format!("save task failed: {e}")).into());
         }
     }
+    produce_outcomes(producer, outcomes).await?;
     consumer.commit(offsets).await?;
     Ok(())
 }
@@ -210,7 +282,7 @@ async fn save_with_retry(
     Ok(())
 }
 
-fn next_offsets(records: &[Record]) -> Vec<CommitOffset> {
+pub(crate) fn next_offsets(records: &[Record]) -> Vec<CommitOffset> {
     let mut next: BTreeMap<(&str, u32), u64> = BTreeMap::new();
     for r in records {
         let slot = next.entry((r.topic.as_str(), r.partition)).or_default();
@@ -233,11 +305,20 @@ struct Batch {
     dropped: u64,
     /// Records whose processing panicked, for the dead-letter topic.
     dead: Vec<Record>,
+    /// What became of the items.
+    outcomes: OutcomeAggregator,
 }
+
+/// The projects of a batch, by id.
+type Projects = Arc<HashMap<u64, Arc<ProjectState>>>;
 
 /// Processes a batch in `threads` parts on blocking threads, keeping the
 /// records' order in the result.
-async fn process_parallel(mut records: Vec<Record>, threads: usize) -> Option<Batch> {
+async fn process_parallel(
+    mut records: Vec<Record>,
+    projects: Projects,
+    threads: usize,
+) -> Option<Batch> {
     let part = records.len().div_ceil(threads.max(1)).max(1);
     let mut parts = Vec::new();
     while records.len() > part {
@@ -248,36 +329,47 @@ async fn process_parallel(mut records: Vec<Record>, threads: usize) -> Option<Ba
     parts.push(records);
     let tasks: Vec<_> = parts
         .into_iter()
-        .map(|p| tokio::task::spawn_blocking(move || process_records(p)))
+        .map(|p| {
+            let projects = projects.clone();
+            tokio::task::spawn_blocking(move || process_records(p, &projects))
+        })
         .collect();
     let mut out = Batch {
         events: Vec::new(),
         dropped: 0,
         dead: Vec::new(),
+        outcomes: OutcomeAggregator::default(),
     };
     for task in tasks {
-        let batch = task.await.ok()?;
+        let mut batch = task.await.ok()?;
         out.events.extend(batch.events);
         out.dropped += batch.dropped;
         out.dead.extend(batch.dead);
+        for outcome in batch.outcomes.drain() {
+            out.outcomes.add_outcome(&outcome);
+        }
     }
     Some(out)
 }
 
 /// Processes a batch. A record that makes processing panic is set aside
 /// whole, so one bad record neither stops the consumer nor gets lost.
-fn process_records(records: Vec<Record>) -> Batch {
+fn process_records(records: Vec<Record>, projects: &HashMap<u64, Arc<ProjectState>>) -> Batch {
     let mut batch = Batch {
         events: Vec::with_capacity(records.len()),
         dropped: 0,
         dead: Vec::new(),
+        outcomes: OutcomeAggregator::default(),
     };
     for record in records {
-        let outcome = std::panic::catch_unwind(|| process_record(&record));
+        let outcome = std::panic::catch_unwind(|| process_record(&record, projects));
         match outcome {
-            Ok((events, dropped)) => {
+            Ok((events, dropped, outcomes)) => {
                 batch.events.extend(events);
                 batch.dropped += dropped;
+                for outcome in outcomes {
+                    batch.outcomes.add_outcome(&outcome);
+                }
             }
             Err(_) => batch.dead.push(record),
         }
@@ -285,19 +377,32 @@ fn process_records(records: Vec<Record>) -> Batch {
     batch
 }
 
-fn process_record(record: &Record) -> (Vec<NewEvent>, u64) {
+fn process_record(
+    record: &Record,
+    projects: &HashMap<u64, Arc<ProjectState>>,
+) -> (Vec<NewEvent>, u64, Vec<Outcome>) {
     let mut events = Vec::new();
     let mut dropped = 0;
+    let mut outcomes = Vec::new();
     {
         let message = match IngestMessage::decode(record.payload.clone()) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(offset = record.offset, error = %e, outcome = "invalid", "dropped record");
-                return (events, 1);
+                return (events, 1, outcomes);
             }
         };
-        match process_message(&message) {
-            Ok(processed) => {
+        let Some(project) = projects.get(&message.project_id) else {
+            tracing::warn!(
+                project_id = message.project_id,
+                outcome = "invalid",
+                "dropped envelope of a deleted project"
+            );
+            return (events, 1, outcomes);
+        };
+        match process_message(&message, project) {
+            Ok(mut processed) => {
+                outcomes = processed.outcomes.drain();
                 events.extend(processed.events);
                 for (item_type, reason) in processed.skipped {
                     dropped += 1;
@@ -305,7 +410,14 @@ fn process_record(record: &Record) -> (Vec<NewEvent>, u64) {
                 }
                 for error in processed.failed {
                     dropped += 1;
-                    tracing::warn!(project_id = message.project_id, %error, outcome = "invalid", "dropped event");
+                    match error {
+                        ProcessError::Dropped(EventDrop::Filtered(reason)) => {
+                            tracing::debug!(project_id = message.project_id, %reason, "filtered event");
+                        }
+                        error => {
+                            tracing::warn!(project_id = message.project_id, %error, outcome = "invalid", "dropped event");
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -314,5 +426,5 @@ fn process_record(record: &Record) -> (Vec<NewEvent>, u64) {
             }
         }
     }
-    (events, dropped)
+    (events, dropped, outcomes)
 }

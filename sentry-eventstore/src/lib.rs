@@ -29,11 +29,13 @@
 #![forbid(unsafe_code)]
 
 mod bootstrap;
+mod configs;
 mod consumer;
 mod error;
 pub mod grouping;
 mod message;
 mod models;
+mod outcomes;
 mod process;
 mod sqlite;
 mod store;
@@ -41,6 +43,7 @@ mod store;
 use std::sync::Arc;
 
 pub use bootstrap::{ADMIN_SCOPES, Bootstrap, bootstrap, new_token};
+pub use configs::{ConfigCache, ProjectState};
 pub use consumer::{
     ConsumerError, ConsumerStats, INGEST_CONSUMER_GROUP, INGEST_EVENTS_DLQ, IngestConsumerConfig,
     run_ingest_consumer,
@@ -48,9 +51,11 @@ pub use consumer::{
 pub use error::{Result, StoreError};
 pub use message::{IngestMessage, MessageError};
 pub use models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, NewEvent, NewProject,
-    Organization, Project, ProjectKey, SaveOutcome, StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent,
+    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
+    SaveOutcome, StoredEvent, Team, User,
 };
+pub use outcomes::{OUTCOMES_CONSUMER_GROUP, run_outcomes_consumer};
 pub use process::{ProcessError, Processed, process_message};
 pub use sqlite::{SqliteStore, slugify};
 pub use store::Store;

@@ -18,6 +18,8 @@ const MAX_HEADER: usize = 16 * 1024;
 pub struct IngestMessage {
     /// The project it was sent to.
     pub project_id: u64,
+    /// The numeric id of the client key it was sent with, for outcomes.
+    pub key_id: Option<u64>,
     /// When the ingest edge received it.
     pub received_at: DateTime<Utc>,
     /// The client's address, for `{{auto}}` IPs.
@@ -31,6 +33,8 @@ pub struct IngestMessage {
 #[derive(Serialize, Deserialize)]
 struct Header {
     project_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<u64>,
     received_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     remote_addr: Option<IpAddr>,
@@ -48,6 +52,7 @@ impl IngestMessage {
     pub fn encode(&self) -> Bytes {
         let header = Header {
             project_id: self.project_id,
+            key_id: self.key_id,
             received_at: self.received_at,
             remote_addr: self.remote_addr,
             user_agent: self.user_agent.clone(),
@@ -64,6 +69,7 @@ impl IngestMessage {
     /// # use sentry_eventstore::IngestMessage;
     /// let message = IngestMessage {
     ///     project_id: 1,
+    ///     key_id: Some(3),
     ///     received_at: chrono::Utc::now(),
     ///     remote_addr: None,
     ///     user_agent: Some("sentry.python/2.0".into()),
@@ -81,6 +87,7 @@ impl IngestMessage {
             .map_err(|e| MessageError(format!("header: {e}")))?;
         Ok(IngestMessage {
             project_id: header.project_id,
+            key_id: header.key_id,
             received_at: header.received_at,
             remote_addr: header.remote_addr,
             user_agent: header.user_agent,

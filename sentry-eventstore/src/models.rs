@@ -4,7 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use sentry_envelope::DataCategory;
 use sentry_envelope::protocol::EventId;
+use sentry_relay_core::ProjectSettings;
+use sentry_relay_core::outcome::OutcomeKind;
+use sentry_relay_core::quota::KeyRateLimit;
 use serde_json::Value;
 
 /// An organization.
@@ -80,8 +84,70 @@ pub struct ProjectKey {
     pub secret_key: String,
     /// Whether the key may send.
     pub is_active: bool,
+    /// At most this many events per window through the key.
+    pub rate_limit: Option<KeyRateLimit>,
     /// When it was created.
     pub date_created: DateTime<Utc>,
+}
+
+/// Changes to a client key; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// A new name.
+    pub label: Option<String>,
+    /// Enables or disables the key.
+    pub is_active: Option<bool>,
+    /// A new rate limit: `Some(None)` removes it.
+    pub rate_limit: Option<Option<KeyRateLimit>>,
+}
+
+/// Changes to a project; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectUpdate {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new slug (unique in the organization).
+    pub slug: Option<String>,
+    /// A new platform.
+    pub platform: Option<String>,
+    /// New settings: filters, scrubbing, quotas, allowed domains.
+    pub settings: Option<ProjectSettings>,
+}
+
+/// Which outcomes to add up, for the stats API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutcomeQuery {
+    /// The organization.
+    pub org_id: u64,
+    /// Only these projects; all when empty.
+    pub project_ids: Vec<u64>,
+    /// From this time on (inclusive).
+    pub start: DateTime<Utc>,
+    /// Up to this time (exclusive).
+    pub end: DateTime<Utc>,
+    /// The length of a time bucket in seconds (at least 60).
+    pub interval_secs: u64,
+}
+
+/// The sum of one kind of outcome in one time bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutcomeTotal {
+    /// The start of the bucket.
+    pub bucket: DateTime<Utc>,
+    /// The project.
+    pub project_id: u64,
+    /// The key, if known.
+    pub key_id: Option<u64>,
+    /// What happened.
+    pub outcome: OutcomeKind,
+    /// Why, if there was a reason.
+    pub reason: Option<String>,
+    /// What was counted.
+    pub category: DataCategory,
+    /// The sum of the quantities.
+    pub quantity: u64,
+    /// How many outcome records were summed.
+    pub times_seen: u64,
 }
 
 /// A user account.

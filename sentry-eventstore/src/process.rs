@@ -1,15 +1,21 @@
 //! Processing: from an accepted envelope to events ready to save.
 //!
-//! For each event item: parse, normalize (with the receive time of the
-//! message, never the clock), compute Sentry's metadata and the grouping
-//! hash. Pure: no I/O.
+//! For each event item: parse, then normalize (with the receive time of
+//! the message, never the clock), filter and scrub with the project's
+//! settings ([`sentry_relay_core::pipeline`]), compute Sentry's metadata
+//! and the grouping hash. Every item ends as an event to save or an
+//! outcome. Pure: no I/O.
 
 use chrono::{DateTime, Utc};
 use sentry_envelope::protocol::{Event, EventId, from_json_slice};
 use sentry_envelope::{Envelope, ItemType, Limits};
-use sentry_relay_core::{NormalizeConfig, event_metadata, normalize_event};
+use sentry_relay_core::outcome::{OutcomeAggregator, OutcomeKind};
+use sentry_relay_core::pipeline::{EventDrop, event_category, process_event as pipeline};
+use sentry_relay_core::quota::Scoping;
+use sentry_relay_core::{NormalizeConfig, event_metadata};
 use serde_json::Value;
 
+use crate::configs::ProjectState;
 use crate::grouping::group_event;
 use crate::message::IngestMessage;
 use crate::models::NewEvent;
@@ -27,6 +33,9 @@ pub enum ProcessError {
     /// Normalization refused the event.
     #[error("normalization failed: {0}")]
     Normalize(String),
+    /// A filter dropped the event, or scrubbing failed.
+    #[error("{0}")]
+    Dropped(#[from] EventDrop),
 }
 
 /// What processing made of one message.
@@ -36,8 +45,10 @@ pub struct Processed {
     pub events: Vec<NewEvent>,
     /// Items not stored by this consumer, with the reason (counted as outcomes).
     pub skipped: Vec<(ItemType, &'static str)>,
-    /// Items that failed, with the error.
+    /// Items that failed or were filtered, with the error.
     pub failed: Vec<ProcessError>,
+    /// What became of each item: accepted, filtered or invalid.
+    pub outcomes: OutcomeAggregator,
 }
 
 /// Compresses a payload for the nodestore with this thread's zstd context
@@ -57,8 +68,11 @@ fn compress(payload: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Processes one message into events.
-pub fn process_message(message: &IngestMessage) -> Result<Processed, ProcessError> {
+/// Processes one message of `project` into events and outcomes.
+pub fn process_message(
+    message: &IngestMessage,
+    project: &ProjectState,
+) -> Result<Processed, ProcessError> {
     let limits = Limits::default();
     let envelope = Envelope::parse(message.envelope.clone(), &limits)
         .map_err(|e| ProcessError::Envelope(e.to_string()))?;
@@ -68,6 +82,9 @@ pub fn process_message(message: &IngestMessage) -> Result<Processed, ProcessErro
         .as_deref()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.to_utc());
+    let mut scoping = Scoping::new(project.config.organization_id, project.config.project_id);
+    scoping.key_id = message.key_id;
+    let at = message.received_at;
     let mut out = Processed::default();
     for item in envelope.items() {
         let ty = item.headers.ty.clone();
@@ -75,18 +92,52 @@ pub fn process_message(message: &IngestMessage) -> Result<Processed, ProcessErro
             ItemType::Event => {
                 match process_event(
                     message,
+                    project,
                     envelope.event_id(),
                     sent_at,
                     &item.payload,
                     &limits,
                 ) {
-                    Ok(event) => out.events.push(event),
-                    Err(e) => out.failed.push(e),
+                    Ok((event, category)) => {
+                        out.outcomes
+                            .add(at, scoping, OutcomeKind::Accepted, None, category, 1);
+                        out.events.push(event);
+                    }
+                    Err(e) => {
+                        let (kind, reason) = match &e {
+                            ProcessError::Dropped(drop) => drop.outcome(),
+                            ProcessError::Normalize(_) => (OutcomeKind::Invalid, "invalid_event"),
+                            _ => (OutcomeKind::Invalid, "invalid_json"),
+                        };
+                        let category = item
+                            .data_category()
+                            .unwrap_or(sentry_envelope::DataCategory::Error);
+                        out.outcomes
+                            .add(at, scoping, kind, Some(reason), category, 1);
+                        out.failed.push(e);
+                    }
                 }
             }
-            ItemType::Transaction => out.skipped.push((ty, "transactions_not_stored_yet")),
-            ItemType::Attachment => out.skipped.push((ty, "attachments_not_stored_yet")),
-            other => out.skipped.push((other, "item_type_not_processed")),
+            other => {
+                let reason = match other {
+                    ItemType::Transaction => "transactions_not_stored_yet",
+                    ItemType::Attachment => "attachments_not_stored_yet",
+                    _ => "item_type_not_processed",
+                };
+                // Client reports were counted at the edge; they count as
+                // nothing themselves.
+                for (category, quantity) in item.quantities() {
+                    out.outcomes.add(
+                        at,
+                        scoping,
+                        OutcomeKind::Invalid,
+                        Some(reason),
+                        category,
+                        u64::try_from(quantity).unwrap_or(u64::MAX),
+                    );
+                }
+                out.skipped.push((other, reason));
+            }
         }
     }
     Ok(out)
@@ -94,11 +145,12 @@ pub fn process_message(message: &IngestMessage) -> Result<Processed, ProcessErro
 
 fn process_event(
     message: &IngestMessage,
+    project: &ProjectState,
     header_id: Option<EventId>,
     sent_at: Option<DateTime<Utc>>,
     payload: &[u8],
     limits: &Limits,
-) -> Result<NewEvent, ProcessError> {
+) -> Result<(NewEvent, sentry_envelope::DataCategory), ProcessError> {
     let mut event: Event = from_json_slice(payload, limits.max_json_depth)
         .map_err(|e| ProcessError::Payload(e.to_string()))?;
     if let Some(id) = header_id {
@@ -109,7 +161,11 @@ fn process_event(
     config.client_ip = message.remote_addr;
     config.user_agent = message.user_agent.clone();
     config.event_id = event.event_id.or(header_id);
-    normalize_event(&mut event, &config).map_err(|e| ProcessError::Normalize(e.to_string()))?;
+    config.project_id = Some(project.config.project_id.value());
+    config.key_id = message.key_id.map(|id| id.to_string());
+    config.project_platform = project.config.platform.clone();
+    pipeline(&mut event, &config, &project.compiled, message.remote_addr)?;
+    let category = event_category(&event);
     let meta = event_metadata(&event);
     let grouping = group_event(&event);
     let event_id = event
@@ -132,7 +188,7 @@ fn process_event(
             .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
     });
     let payload = serde_json::to_vec(&event).map_err(|e| ProcessError::Payload(e.to_string()))?;
-    Ok(NewEvent {
+    let new = NewEvent {
         project_id: i64::try_from(message.project_id).unwrap_or(i64::MAX),
         event_id,
         timestamp,
@@ -155,5 +211,6 @@ fn process_event(
         user_key,
         payload_zstd: compress(&payload),
         payload,
-    })
+    };
+    Ok((new, category))
 }

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sentry_envelope::DataCategory;
 use sentry_envelope::ProjectId;
 use sentry_envelope::protocol::EventId;
-use sentry_relay_core::{ProjectConfig, PublicKeyConfig};
+use sentry_relay_core::outcome::{Outcome, OutcomeKind};
+use sentry_relay_core::quota::KeyRateLimit;
+use sentry_relay_core::{ProjectConfig, ProjectSettings, PublicKeyConfig};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -22,17 +25,25 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use crate::error::{Result, StoreError};
 use crate::models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, NewEvent, NewProject,
-    Organization, Project, ProjectKey, SaveOutcome, StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent,
+    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
+    SaveOutcome, StoredEvent, Team, User,
 };
 use crate::store::Store;
 
 /// The migrations, in order. Each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "settings_outcomes",
+        include_str!("../migrations/sqlite/0002_settings_outcomes.sql"),
+    ),
+];
 
 /// The SQLite store.
 #[derive(Clone, Debug)]
@@ -216,7 +227,35 @@ fn key(row: &SqliteRow) -> ProjectKey {
         public_key: row.get("public_key"),
         secret_key: row.get("secret_key"),
         is_active: row.get("is_active"),
+        rate_limit: match (
+            row.get::<Option<i64>, _>("rate_limit_window"),
+            row.get::<Option<i64>, _>("rate_limit_count"),
+        ) {
+            (Some(window), Some(count)) => Some(KeyRateLimit {
+                window: window.unsigned_abs(),
+                count: count.unsigned_abs(),
+            }),
+            _ => None,
+        },
         date_created: time(row.get("date_created")),
+    }
+}
+
+fn settings_json(settings: &ProjectSettings) -> Result<String> {
+    serde_json::to_string(settings).map_err(|e| StoreError::Corrupt {
+        table: "projects",
+        detail: format!("settings: {e}"),
+    })
+}
+
+/// A project's settings; a project without any has a new project's.
+fn project_settings(row: &SqliteRow) -> Result<ProjectSettings> {
+    match row.get::<Option<String>, _>("settings") {
+        None => Ok(ProjectSettings::new_project()),
+        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+            table: "projects",
+            detail: format!("settings: {e}"),
+        }),
     }
 }
 
@@ -766,8 +805,8 @@ impl Store for SqliteStore {
         let slug = new.slug.unwrap_or_else(|| slugify(&new.name));
         let mut tx = self.writer.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO projects (organization_id, team_id, slug, name, platform, date_created)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO projects (organization_id, team_id, slug, name, platform, date_created, settings)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(organization_id)
         .bind(team_id)
@@ -775,6 +814,7 @@ impl Store for SqliteStore {
         .bind(&new.name)
         .bind(&new.platform)
         .bind(micros(Utc::now()))
+        .bind(settings_json(&ProjectSettings::new_project())?)
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict(format!("project slug {slug:?}")))?;
@@ -839,6 +879,148 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn update_key(&self, key_id: i64, update: &KeyUpdate) -> Result<ProjectKey> {
+        let (set_limit, window, count) = match update.rate_limit {
+            None => (false, None, None),
+            Some(None) => (true, None, None),
+            Some(Some(limit)) => (
+                true,
+                Some(i64::try_from(limit.window).unwrap_or(i64::MAX)),
+                Some(i64::try_from(limit.count).unwrap_or(i64::MAX)),
+            ),
+        };
+        let row = sqlx::query(
+            "UPDATE project_keys SET
+                label = COALESCE(?, label),
+                is_active = COALESCE(?, is_active),
+                rate_limit_window = CASE WHEN ? THEN ? ELSE rate_limit_window END,
+                rate_limit_count = CASE WHEN ? THEN ? ELSE rate_limit_count END
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&update.label)
+        .bind(update.is_active)
+        .bind(set_limit)
+        .bind(window)
+        .bind(set_limit)
+        .bind(count)
+        .bind(key_id)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(key).ok_or_else(|| StoreError::NotFound {
+            what: format!("key {key_id}"),
+        })
+    }
+
+    async fn update_project(&self, project_id: i64, update: &ProjectUpdate) -> Result<Project> {
+        let settings = update.settings.as_ref().map(settings_json).transpose()?;
+        let row = sqlx::query(
+            "UPDATE projects SET
+                name = COALESCE(?, name),
+                slug = COALESCE(?, slug),
+                platform = COALESCE(?, platform),
+                settings = COALESCE(?, settings)
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&update.name)
+        .bind(&update.slug)
+        .bind(&update.platform)
+        .bind(settings)
+        .bind(project_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(conflict(format!(
+            "project slug {:?}",
+            update.slug.as_deref().unwrap_or_default()
+        )))?;
+        row.as_ref()
+            .map(project)
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("project {project_id}"),
+            })
+    }
+
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for outcome in outcomes {
+            let minute = outcome.timestamp.timestamp().div_euclid(60) * 60;
+            sqlx::query(
+                "INSERT INTO outcomes (org_id, project_id, key_id, timestamp, outcome, reason,
+                    category, quantity, times_seen)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+                 ON CONFLICT (org_id, timestamp, project_id, key_id, outcome, reason, category)
+                 DO UPDATE SET quantity = quantity + excluded.quantity,
+                    times_seen = times_seen + 1",
+            )
+            .bind(i64::try_from(outcome.org_id).unwrap_or(i64::MAX))
+            .bind(i64::try_from(outcome.project_id).unwrap_or(i64::MAX))
+            .bind(i64::try_from(outcome.key_id.unwrap_or(0)).unwrap_or(i64::MAX))
+            .bind(minute)
+            .bind(i64::from(outcome.outcome.code()))
+            .bind(outcome.reason.as_deref().unwrap_or(""))
+            .bind(outcome.category.as_str())
+            .bind(i64::try_from(outcome.quantity).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>> {
+        let interval = i64::try_from(query.interval_secs.max(60)).unwrap_or(i64::MAX);
+        let projects = query
+            .project_ids
+            .iter()
+            .filter_map(|id| i64::try_from(*id).ok())
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let project_filter = if query.project_ids.is_empty() {
+            String::new()
+        } else {
+            format!("AND project_id IN ({projects})")
+        };
+        // The project list is made of integers formatted above.
+        let sql = format!(
+            "SELECT (timestamp / ?1) * ?1 AS bucket, project_id, key_id, outcome, reason,
+                category, SUM(quantity) AS quantity, SUM(times_seen) AS times_seen
+             FROM outcomes
+             WHERE org_id = ?2 AND timestamp >= ?3 AND timestamp < ?4 {project_filter}
+             GROUP BY bucket, project_id, key_id, outcome, reason, category
+             ORDER BY bucket, project_id, key_id, outcome, reason, category"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(interval)
+            .bind(i64::try_from(query.org_id).unwrap_or(i64::MAX))
+            .bind(query.start.timestamp())
+            .bind(query.end.timestamp())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let code: i64 = row.get("outcome");
+                let outcome = OutcomeKind::from_code(u8::try_from(code).ok()?)?;
+                let reason: String = row.get("reason");
+                let category: String = row.get("category");
+                let key_id: i64 = row.get("key_id");
+                Some(OutcomeTotal {
+                    bucket: DateTime::from_timestamp(row.get("bucket"), 0)?,
+                    project_id: row.get::<i64, _>("project_id").unsigned_abs(),
+                    key_id: (key_id != 0).then_some(key_id.unsigned_abs()),
+                    outcome,
+                    reason: (!reason.is_empty()).then_some(reason),
+                    category: category.parse().unwrap_or(DataCategory::Unknown),
+                    quantity: row.get::<i64, _>("quantity").unsigned_abs(),
+                    times_seen: row.get::<i64, _>("times_seen").unsigned_abs(),
+                })
+            })
+            .collect())
+    }
+
     async fn project_for_key(&self, public_key: &str) -> Result<Option<i64>> {
         let id = sqlx::query_scalar("SELECT project_id FROM project_keys WHERE public_key = ?")
             .bind(public_key)
@@ -870,10 +1052,12 @@ impl Store for SqliteStore {
                     public_key: k.public_key,
                     active: k.is_active,
                     numeric_id: Some(k.id.unsigned_abs()),
+                    rate_limit: k.rate_limit,
                 })
                 .collect(),
             disabled: status != "active",
             limits: Default::default(),
+            settings: project_settings(&row)?,
         }))
     }
 

@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 use sentry_envelope::protocol::EventId;
 use sentry_relay_core::ProjectConfig;
+use sentry_relay_core::outcome::Outcome;
 
 use crate::error::Result;
 use crate::models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, NewEvent, NewProject, Organization,
-    Project, ProjectKey, SaveOutcome, StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, KeyUpdate, NewEvent, NewProject,
+    Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate, SaveOutcome,
+    StoredEvent, Team, User,
 };
 
 /// Everything the ingest consumer and the web API need from storage.
@@ -43,6 +45,12 @@ pub trait Store: Send + Sync {
     async fn keys(&self, project_id: i64) -> Result<Vec<ProjectKey>>;
     /// Enables or disables a key.
     async fn set_key_active(&self, key_id: i64, active: bool) -> Result<()>;
+    /// Changes a key's name, state or rate limit; returns the key as it
+    /// is now.
+    async fn update_key(&self, key_id: i64, update: &KeyUpdate) -> Result<ProjectKey>;
+    /// Changes a project's name, slug, platform or settings; returns the
+    /// project as it is now.
+    async fn update_project(&self, project_id: i64, update: &ProjectUpdate) -> Result<Project>;
     /// The project a client key belongs to (for `/api/store/` without a
     /// project in the path).
     async fn project_for_key(&self, public_key: &str) -> Result<Option<i64>>;
@@ -87,6 +95,11 @@ pub trait Store: Send + Sync {
     -> Result<Option<StoredEvent>>;
     /// An event by id.
     async fn event(&self, project_id: i64, event_id: EventId) -> Result<Option<StoredEvent>>;
+    /// Adds outcomes to the per-minute sums.
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()>;
+    /// Sums of outcomes per time bucket, project, key, outcome, reason and
+    /// category, oldest bucket first.
+    async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>>;
     /// The ids of the events before and after one in its issue.
     async fn neighbours(&self, event: &StoredEvent) -> Result<(Option<EventId>, Option<EventId>)>;
 }

@@ -37,6 +37,10 @@ pub enum Rejection {
     /// Anything else wrong with the envelope.
     #[error("invalid envelope: {0}")]
     Invalid(String),
+    /// The request's `Origin` (or `Referer`) is not an allowed domain of
+    /// the project.
+    #[error("event submission rejected with_reason: origin {0:?} is not allowed")]
+    OriginNotAllowed(String),
 }
 
 impl Rejection {
@@ -48,7 +52,8 @@ impl Rejection {
             | Rejection::ProjectDisabled
             | Rejection::KeyUnknown
             | Rejection::KeyDisabled
-            | Rejection::ProjectMismatch => 403,
+            | Rejection::ProjectMismatch
+            | Rejection::OriginNotAllowed(_) => 403,
             Rejection::TooLarge(_) => 413,
             Rejection::DuplicateItem(_) | Rejection::Invalid(_) => 400,
         }
@@ -70,6 +75,7 @@ impl Rejection {
             Rejection::TooLarge(e) => too_large_reason(e),
             Rejection::DuplicateItem(_) => "duplicate_item",
             Rejection::Invalid(_) => "invalid_envelope",
+            Rejection::OriginNotAllowed(_) => "cors",
         }
     }
 }
@@ -135,6 +141,97 @@ pub fn check_auth(config: Option<&ProjectConfig>, auth: &RequestAuth) -> Result<
     }
 }
 
+/// Checks where a browser request comes from against the project's
+/// allowed domains (`settings.allowed_domains`), as Sentry does.
+///
+/// `origin` is the request's `Origin` header, or its `Referer` when it has
+/// none; a request with neither (a server SDK) always passes. An entry is
+/// `*` (anything), a host (`example.com`, any scheme and port), a host
+/// with a port (`example.com:8080`), a wildcard (`*.example.com`, which
+/// covers `example.com` and every subdomain), or any of these with a
+/// scheme (`https://example.com`). Hosts compare case-insensitively.
+pub fn check_origin(config: &ProjectConfig, origin: Option<&str>) -> Result<(), Rejection> {
+    let Some(origin) = origin.map(str::trim).filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    let allowed = &config.settings.allowed_domains;
+    if allowed.iter().any(|d| d.trim() == "*") {
+        return Ok(());
+    }
+    let refused = || Rejection::OriginNotAllowed(origin.chars().take(200).collect());
+    let Some(origin) = OriginParts::parse(origin) else {
+        return Err(refused());
+    };
+    if allowed
+        .iter()
+        .filter_map(|entry| OriginParts::parse(entry.trim()))
+        .any(|pattern| pattern.allows(&origin))
+    {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// The scheme, host and port of an origin, a referer or an allowed-domain
+/// entry.
+#[derive(Debug, PartialEq, Eq)]
+struct OriginParts {
+    scheme: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+impl OriginParts {
+    fn parse(raw: &str) -> Option<OriginParts> {
+        let (scheme, rest) = match raw.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
+            None => (None, raw),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match authority.rsplit_once(':') {
+            // A bare IPv6 address has colons but no port.
+            Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
+                (host, Some(port.parse::<u16>().ok()?))
+            }
+            _ => (authority, None),
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(OriginParts {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// Whether this allowed-domain entry covers `origin`.
+    fn allows(&self, origin: &OriginParts) -> bool {
+        if self
+            .scheme
+            .as_ref()
+            .is_some_and(|s| Some(s) != origin.scheme.as_ref())
+        {
+            return false;
+        }
+        if self.port.is_some() && self.port != origin.port {
+            return false;
+        }
+        match self.host.strip_prefix("*.") {
+            Some(base) => {
+                origin.host == base
+                    || origin
+                        .host
+                        .strip_suffix(base)
+                        .is_some_and(|sub| sub.ends_with('.'))
+            }
+            None => self.host == "*" || self.host == origin.host,
+        }
+    }
+}
+
 /// Checks a parsed envelope against the project's limits and the envelope
 /// rules.
 ///
@@ -179,14 +276,12 @@ mod tests {
         let mut config = ProjectConfig::new(ProjectId::new(42), 1, "backend");
         config.public_keys = vec![
             PublicKeyConfig {
-                public_key: "abc".into(),
-                active: true,
                 numeric_id: Some(1),
+                ..PublicKeyConfig::new("abc")
             },
             PublicKeyConfig {
-                public_key: "off".into(),
                 active: false,
-                numeric_id: None,
+                ..PublicKeyConfig::new("off")
             },
         ];
         config
@@ -228,6 +323,51 @@ mod tests {
             check_auth(Some(&disabled), &auth("abc", None)),
             Err(Rejection::ProjectDisabled)
         );
+    }
+
+    #[test]
+    fn allowed_domains() {
+        let mut config = config();
+        assert_eq!(check_origin(&config, Some("https://evil.test")), Ok(()));
+        config.settings.allowed_domains = vec![
+            "example.com".into(),
+            "*.shop.test".into(),
+            "https://secure.test".into(),
+            "ports.test:8080".into(),
+        ];
+        let allowed = [
+            None,
+            Some(""),
+            Some("https://example.com"),
+            Some("http://EXAMPLE.com:3000"),
+            Some("https://example.com/some/page?x=1"),
+            Some("https://shop.test"),
+            Some("https://eu.shop.test"),
+            Some("https://a.b.shop.test"),
+            Some("https://secure.test"),
+            Some("http://ports.test:8080"),
+        ];
+        for origin in allowed {
+            assert_eq!(check_origin(&config, origin), Ok(()), "{origin:?}");
+        }
+        let refused = [
+            "https://evil.test",
+            "https://example.com.evil.test",
+            "https://notshop.test",
+            "http://secure.test",
+            "http://ports.test:9090",
+            "http://ports.test",
+            "null",
+            "https://example.com:99999",
+        ];
+        for origin in refused {
+            let err = check_origin(&config, Some(origin)).unwrap_err();
+            assert_eq!(err.http_status(), 403, "{origin}");
+            assert_eq!(err.reason(), "cors");
+        }
+        config.settings.allowed_domains.clear();
+        assert!(check_origin(&config, Some("https://example.com")).is_err());
+        assert_eq!(check_origin(&config, None), Ok(()));
     }
 
     #[test]

@@ -22,8 +22,11 @@
 //!   suite for other backends; [`quota::RateLimiter`] splits an envelope
 //!   into what passes and what is dropped.
 //!
-//! Still to come: wiring filters, scrubbing and quotas into the server,
-//! trimming with `_meta`, outcomes.
+//! - [`outcome`]: what became of each item, summed per minute, and the
+//!   outcomes of SDK client reports;
+//! - [`CompiledProject`]: a project's filters and scrubbing rules,
+//!   compiled once; [`pipeline::process_event`] normalizes, filters and
+//!   scrubs an event with them.
 //!
 //! Everything here is a pure function of its inputs: the current time is
 //! an argument, no I/O happens. It builds on [`sentry_envelope`] for the
@@ -62,12 +65,14 @@ mod config;
 pub mod filter;
 mod metadata;
 mod normalize;
+pub mod outcome;
 pub mod pii;
+pub mod pipeline;
 pub mod quota;
 pub mod user_agent;
 
-pub use accept::{Rejection, check_auth, check_envelope};
-pub use config::{ProjectConfig, PublicKeyConfig};
+pub use accept::{Rejection, check_auth, check_envelope, check_origin};
+pub use config::{CompiledProject, ProjectConfig, ProjectSettings, PublicKeyConfig};
 pub use filter::{CompiledFilters, FilterStatKey, FiltersConfig, should_filter};
 pub use metadata::{EventMetadata, EventType, MAX_CULPRIT_LENGTH, event_metadata};
 pub use normalize::{

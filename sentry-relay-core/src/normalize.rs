@@ -967,7 +967,7 @@ fn context_tags(alias: &str, context: &Value) -> Vec<(&'static str, String)> {
 
 // --- metadata -----------------------------------------------------------------
 
-fn store_metadata(event: &mut Event) {
+pub(crate) fn store_metadata(event: &mut Event) {
     let metadata = event_metadata(event);
     match event.ty.as_deref() {
         None | Some("error" | "default") => {

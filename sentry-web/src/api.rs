@@ -10,9 +10,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sentry_envelope::protocol::EventId;
 use sentry_eventstore::{
-    ApiToken, EventSelector, IssueQuery, IssueSort, IssueStatus, NewProject, Organization, Project,
-    StoreError, slugify,
+    ApiToken, EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewProject,
+    Organization, Project, StoreError, slugify,
 };
+use sentry_relay_core::quota::KeyRateLimit;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,24 +28,37 @@ const MAX_PER_PAGE: u64 = 100;
 pub(crate) struct ApiError {
     status: StatusCode,
     detail: String,
+    /// A body other than `{"detail": ...}` (field errors).
+    body: Option<Value>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             detail: detail.into(),
+            body: None,
         }
     }
 
-    fn not_found() -> Self {
+    /// An error with its own JSON body, such as Sentry's field errors
+    /// (`{"slug": ["Enter a valid slug."]}`).
+    pub(crate) fn json(status: StatusCode, body: Value) -> Self {
+        ApiError {
+            status,
+            detail: body.to_string(),
+            body: Some(body),
+        }
+    }
+
+    pub(crate) fn not_found() -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "The requested resource does not exist",
         )
     }
 
-    fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, detail)
     }
 }
@@ -66,11 +80,14 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "detail": self.detail }))).into_response()
+        let body = self
+            .body
+            .unwrap_or_else(|| json!({ "detail": self.detail }));
+        (self.status, Json(body)).into_response()
     }
 }
 
-type ApiResult<T = Response> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// The caller, authenticated by `Authorization: Bearer <token>`.
 pub(crate) struct Caller(#[allow(dead_code)] pub(crate) ApiToken);
@@ -105,10 +122,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// Query parameters, with repeated keys (`?id=1&id=2`, `?project=1&project=2`).
-struct Params(HashMap<String, Vec<String>>);
+pub(crate) struct Params(HashMap<String, Vec<String>>);
 
 impl Params {
-    fn parse(raw: Option<&str>) -> Params {
+    pub(crate) fn parse(raw: Option<&str>) -> Params {
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in url_pairs(raw.unwrap_or("")) {
             map.entry(k).or_default().push(v);
@@ -116,11 +133,11 @@ impl Params {
         Params(map)
     }
 
-    fn one(&self, key: &str) -> Option<&str> {
+    pub(crate) fn one(&self, key: &str) -> Option<&str> {
         self.0.get(key).and_then(|v| v.first()).map(String::as_str)
     }
 
-    fn all(&self, key: &str) -> &[String] {
+    pub(crate) fn all(&self, key: &str) -> &[String] {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 }
@@ -249,7 +266,7 @@ fn paged(mut rows: Vec<Value>, page: &PageRequest, uri: &Uri, base_url: &str) ->
     response
 }
 
-async fn org(state: &AppState, slug: &str) -> ApiResult<Organization> {
+pub(crate) async fn org(state: &AppState, slug: &str) -> ApiResult<Organization> {
     state
         .store
         .organization(slug)
@@ -257,7 +274,7 @@ async fn org(state: &AppState, slug: &str) -> ApiResult<Organization> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn org_project(
+pub(crate) async fn org_project(
     state: &AppState,
     org_slug: &str,
     slug: &str,
@@ -336,7 +353,7 @@ pub(crate) async fn create_project(
             },
         )
         .await?;
-    state.configs.invalidate(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs());
     Ok((StatusCode::CREATED, Json(serialize::project(&project))).into_response())
 }
 
@@ -379,7 +396,7 @@ pub(crate) async fn create_key(
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "Default".into());
     let key = state.store.create_key(project.id, &label).await?;
-    state.configs.invalidate(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs());
     Ok((
         StatusCode::CREATED,
         Json(serialize::key(&key, &state.base_url)),
@@ -390,10 +407,30 @@ pub(crate) async fn create_key(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateKeyBody {
+    name: Option<String>,
     is_active: Option<bool>,
+    /// `{"window": 60, "count": 100}`; `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<RateLimitBody>>,
 }
 
-/// `PUT /api/0/projects/{org}/{project}/keys/{key_id}/` (`{"isActive": false}`).
+#[derive(Deserialize)]
+pub(crate) struct RateLimitBody {
+    window: Option<u64>,
+    count: Option<u64>,
+}
+
+/// Tells a field set to `null` (`Some(None)`) from a missing one (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PUT /api/0/projects/{org}/{project}/keys/{key_id}/`: `name`,
+/// `isActive`, `rateLimit` (`{"window", "count"}` or `null`).
 pub(crate) async fn update_key(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
@@ -407,11 +444,30 @@ pub(crate) async fn update_key(
             .ok_or_else(ApiError::not_found)
     };
     let key = find(state.store.keys(project.id).await?)?;
-    if let Some(active) = body.is_active {
-        state.store.set_key_active(key.id, active).await?;
-        state.configs.invalidate(project.id.unsigned_abs());
-    }
-    let key = find(state.store.keys(project.id).await?)?;
+    let rate_limit = match body.rate_limit {
+        None => None,
+        Some(None) => Some(None),
+        // Sentry treats a limit without both numbers as no limit.
+        Some(Some(RateLimitBody {
+            window: Some(window),
+            count: Some(count),
+        })) => {
+            if window == 0 || window > 86_400 {
+                return Err(ApiError::bad_request(
+                    "rateLimit.window: must be between 1 and 86400 seconds",
+                ));
+            }
+            Some(Some(KeyRateLimit { window, count }))
+        }
+        Some(Some(_)) => Some(None),
+    };
+    let update = KeyUpdate {
+        label: body.name.filter(|n| !n.trim().is_empty()),
+        is_active: body.is_active,
+        rate_limit,
+    };
+    let key = state.store.update_key(key.id, &update).await?;
+    state.project_changed(project.id.unsigned_abs());
     Ok(Json(serialize::key(&key, &state.base_url)).into_response())
 }
 

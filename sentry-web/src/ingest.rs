@@ -6,7 +6,7 @@
 //! record is durable; processing happens behind it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
@@ -14,14 +14,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use sentry_envelope::protocol::EventId;
+use sentry_envelope::protocol::{ClientReport, EventId};
 use sentry_envelope::store::{StoreBodyError, decode_store_body};
 use sentry_envelope::{
     Auth, ContentEncoding, DecompressError, Envelope, EnvelopeError, EnvelopeHeaders, Item,
     ItemType, ProjectId, reconcile,
 };
 use sentry_eventstore::IngestMessage;
-use sentry_relay_core::{Rejection, check_auth, check_envelope};
+use sentry_relay_core::outcome::{OutcomeKind, client_report_outcomes};
+use sentry_relay_core::quota::{RateLimiter, RateLimits, Scoping};
+use sentry_relay_core::{ProjectConfig, Rejection, check_auth, check_envelope, check_origin};
 use sentry_stream::topics;
 use serde_json::json;
 
@@ -33,6 +35,10 @@ use crate::AppState;
 pub(crate) struct IngestError {
     status: StatusCode,
     detail: String,
+    /// `X-Sentry-Rate-Limits` of a 429.
+    rate_limits: Option<String>,
+    /// `Retry-After` in seconds of a 429 or 503 (1 when not given).
+    retry_after: Option<u64>,
 }
 
 impl IngestError {
@@ -45,6 +51,20 @@ impl IngestError {
         IngestError {
             status,
             detail: detail.into(),
+            rate_limits: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 429: everything in the request was rate limited.
+    fn rate_limited(limits: &RateLimits, now: chrono::DateTime<Utc>) -> Self {
+        IngestError {
+            rate_limits: Some(limits.to_header(now)),
+            retry_after: Some(limits.retry_after_secs(now).unwrap_or(1).max(1)),
+            ..IngestError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "event submission rejected with_reason: rate limited",
+            )
         }
     }
 }
@@ -66,9 +86,17 @@ impl IntoResponse for IngestError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(self.retry_after.unwrap_or(1)),
+            );
+        }
+        if let Some(value) = self
+            .rate_limits
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            response.headers_mut().insert("x-sentry-rate-limits", value);
         }
         response
     }
@@ -93,8 +121,8 @@ pub(crate) async fn envelope(
         ),
     })?;
     origin.path_project = Some(project_id);
-    let id = ingest(&state, &origin, envelope).await?;
-    Ok(ok_response(id))
+    let ingested = ingest_envelope(&state, &origin, envelope).await?;
+    Ok(ingested.into_response())
 }
 
 /// `POST /api/{project_id}/store/`: the legacy single-event endpoint.
@@ -138,8 +166,8 @@ async fn store_body(
     let mut envelope = Envelope::new(EnvelopeHeaders::default());
     envelope.add_item(Item::new(ItemType::Event, json));
     origin.path_project = project_id;
-    let id = ingest(&state, &origin, envelope).await?;
-    Ok(ok_response(id))
+    let ingested = ingest_envelope(&state, &origin, envelope).await?;
+    Ok(ingested.into_response())
 }
 
 pub(crate) fn parse_project_id(raw: &str) -> Result<ProjectId, IngestError> {
@@ -243,12 +271,48 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
+/// What became of an accepted request.
+pub(crate) struct Ingested {
+    /// The event id of the envelope, if it has an event.
+    pub(crate) event_id: Option<EventId>,
+    /// Limits that dropped part of the envelope, for `X-Sentry-Rate-Limits`.
+    pub(crate) rate_limits: Option<String>,
+}
+
+impl IntoResponse for Ingested {
+    fn into_response(self) -> Response {
+        let mut response = ok_response(self.event_id);
+        if let Some(value) = self
+            .rate_limits
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            response.headers_mut().insert("x-sentry-rate-limits", value);
+        }
+        response
+    }
+}
+
 /// Authenticates, checks and produces an envelope; returns its event id.
 pub(crate) async fn ingest(
     state: &AppState,
     origin: &Origin,
-    mut envelope: Envelope,
+    envelope: Envelope,
 ) -> Result<Option<EventId>, IngestError> {
+    ingest_envelope(state, origin, envelope)
+        .await
+        .map(|ingested| ingested.event_id)
+}
+
+/// Authenticates an envelope, checks it against the project's limits,
+/// allowed domains and quotas, counts client reports, and produces what
+/// passes. Every item refused after the project is known is counted as an
+/// outcome.
+pub(crate) async fn ingest_envelope(
+    state: &AppState,
+    origin: &Origin,
+    mut envelope: Envelope,
+) -> Result<Ingested, IngestError> {
     let headers = &origin.headers;
     let header = auth_header(headers)?;
     let mut query_auth = Auth::from_query(origin.query.as_deref().unwrap_or(""))
@@ -274,34 +338,69 @@ pub(crate) async fn ingest(
             .map(|id| ProjectId::new(id.unsigned_abs()))
             .ok_or_else(|| IngestError::new(StatusCode::FORBIDDEN, "unknown key"))?,
     };
-    let config = state
+    let project = state
         .configs
         .get(project_id.value())
         .await
         .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    check_auth(config.as_deref(), &auth)?;
-    let Some(config) = config else {
+    check_auth(project.as_deref().map(|p| &p.config), &auth)?;
+    let Some(project) = project else {
         return Err(IngestError::new(StatusCode::FORBIDDEN, "unknown project"));
     };
-    check_envelope(&config, &envelope)?;
+    let config = &project.config;
+    let scoping = config.scoping(Some(&auth.public_key));
+    let now = Utc::now();
+    let refuse = |rejection: Rejection, envelope: &Envelope| {
+        count_items(
+            state,
+            envelope,
+            scoping,
+            now,
+            OutcomeKind::Invalid,
+            rejection.reason(),
+        );
+        IngestError::from(rejection)
+    };
+    let request_origin = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    check_origin(config, request_origin).map_err(|r| refuse(r, &envelope))?;
+    check_envelope(config, &envelope).map_err(|r| refuse(r, &envelope))?;
     for item in envelope.items() {
         let json = matches!(
             item.headers.ty,
             ItemType::Event | ItemType::Transaction | ItemType::Security | ItemType::UserReportV2
         );
         if json {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&item.payload).map_err(|e| {
-                IngestError::new(
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&item.payload) {
+                count_items(
+                    state,
+                    &envelope,
+                    scoping,
+                    now,
+                    OutcomeKind::Invalid,
+                    "invalid_json",
+                );
+                return Err(IngestError::new(
                     StatusCode::BAD_REQUEST,
                     format!("invalid {} payload: {e}", item.headers.ty),
-                )
-            })?;
+                ));
+            }
         }
     }
+    take_client_reports(state, &mut envelope, scoping, now);
     if envelope.items().is_empty() {
         // Nothing to store: Relay answers 200 to an empty envelope.
-        return Ok(None);
+        return Ok(Ingested {
+            event_id: None,
+            rate_limits: None,
+        });
     }
+
+    let (envelope, rate_limits) =
+        enforce_quotas(state, config, &auth.public_key, envelope, scoping, now)?;
+    let mut envelope = envelope;
     let event_id = envelope.ensure_event_id(|| EventId(uuid::Uuid::new_v4()));
 
     let lag = state
@@ -318,7 +417,8 @@ pub(crate) async fn ingest(
 
     let message = IngestMessage {
         project_id: project_id.value(),
-        received_at: Utc::now(),
+        key_id: scoping.key_id,
+        received_at: now,
         remote_addr: Some(client_ip(
             headers,
             origin.peer,
@@ -342,7 +442,129 @@ pub(crate) async fn ingest(
                 "could not store the envelope",
             )
         })?;
-    Ok(event_id)
+    Ok(Ingested {
+        event_id,
+        rate_limits,
+    })
+}
+
+/// Counts every item of an envelope as one outcome.
+fn count_items(
+    state: &AppState,
+    envelope: &Envelope,
+    scoping: Scoping,
+    now: chrono::DateTime<Utc>,
+    kind: OutcomeKind,
+    reason: &str,
+) {
+    let mut outcomes = state
+        .outcomes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    for item in envelope.items() {
+        for (category, quantity) in item.quantities() {
+            let quantity = u64::try_from(quantity).unwrap_or(u64::MAX);
+            outcomes.add(now, scoping, kind, Some(reason), category, quantity);
+        }
+    }
+}
+
+/// Removes the client reports of an envelope and counts what they report.
+/// A report that does not parse is dropped as invalid.
+fn take_client_reports(
+    state: &AppState,
+    envelope: &mut Envelope,
+    scoping: Scoping,
+    now: chrono::DateTime<Utc>,
+) {
+    if !envelope
+        .items()
+        .iter()
+        .any(|i| i.headers.ty == ItemType::ClientReport)
+    {
+        return;
+    }
+    let mut outcomes = state
+        .outcomes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    envelope.items_mut().retain(|item| {
+        if item.headers.ty != ItemType::ClientReport {
+            return true;
+        }
+        match serde_json::from_slice::<ClientReport>(&item.payload) {
+            Ok(report) => client_report_outcomes(&report, now, &mut outcomes, scoping),
+            Err(e) => tracing::debug!(error = %e, "dropped an invalid client report"),
+        }
+        false
+    });
+}
+
+/// Applies the project's quotas and its key's rate limit. Returns what
+/// passes with the `X-Sentry-Rate-Limits` value when something was
+/// dropped, or a 429 when nothing passes. A failing counter (Redis down)
+/// lets everything through: losing data is worse than over-accepting.
+fn enforce_quotas(
+    state: &AppState,
+    config: &ProjectConfig,
+    public_key: &str,
+    envelope: Envelope,
+    scoping: Scoping,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Envelope, Option<String>), IngestError> {
+    let rate_limit = config.key(public_key).and_then(|k| k.rate_limit);
+    if config.settings.quotas.is_empty() && rate_limit.is_none() {
+        return Ok((envelope, None));
+    }
+    let project = config.project_id.value();
+    let cached = state
+        .rate_limits
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&project)
+        .cloned()
+        .unwrap_or_default();
+    let limiter = RateLimiter::new(state.quotas.as_ref(), &config.settings.quotas)
+        .with_key_rate_limit(scoping.key_id, rate_limit)
+        .with_cached(&cached);
+    let limits = match limiter.enforce(&envelope, scoping, now) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::error!(error = %e, "quota counter failed; accepting without quotas");
+            return Ok((envelope, None));
+        }
+    };
+    if limits.dropped.is_empty() {
+        return Ok((limits.accepted, None));
+    }
+    {
+        let mut outcomes = state
+            .outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for dropped in &limits.dropped {
+            outcomes.add(
+                now,
+                scoping,
+                OutcomeKind::RateLimited,
+                dropped.reason_code.as_deref(),
+                dropped.category,
+                dropped.quantity,
+            );
+        }
+    }
+    state
+        .rate_limits
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(project)
+        .or_default()
+        .merge(limits.rate_limits.clone(), now);
+    if limits.is_rejected() {
+        return Err(IngestError::rate_limited(&limits.rate_limits, now));
+    }
+    let header = limits.rate_limits.to_header(now);
+    Ok((limits.accepted, Some(header)))
 }
 
 fn ok_response(event_id: Option<EventId>) -> Response {

@@ -30,20 +30,23 @@ mod api;
 mod endpoints;
 mod ingest;
 mod serialize;
+mod settings;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use bytes::Bytes;
 use sentry_envelope::Limits;
-use sentry_eventstore::{INGEST_CONSUMER_GROUP, Store, StoreError};
-use sentry_relay_core::ProjectConfig;
-use sentry_stream::{Broker, Producer};
+use sentry_eventstore::{ConfigCache, INGEST_CONSUMER_GROUP, Store};
+use sentry_relay_core::outcome::OutcomeAggregator;
+use sentry_relay_core::quota::{CachedRateLimits, MemoryCounter, QuotaCounter};
+use sentry_stream::{Broker, Producer, StreamError, topics};
 use serde_json::json;
 
 /// Settings of the ingest edge.
@@ -77,53 +80,6 @@ impl Default for IngestConfig {
     }
 }
 
-/// A cached config and when it was loaded (`None`: the project does not exist).
-type CachedConfig = (Instant, Option<Arc<ProjectConfig>>);
-
-/// A cache of project configs in front of the store.
-///
-/// Entries expire after a TTL; this process's own changes (new keys, new
-/// projects) invalidate them at once.
-pub struct ConfigCache {
-    store: Arc<dyn Store>,
-    ttl: Duration,
-    entries: RwLock<HashMap<u64, CachedConfig>>,
-}
-
-impl ConfigCache {
-    /// A cache over `store`.
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
-        ConfigCache {
-            store,
-            ttl,
-            entries: RwLock::new(HashMap::new()),
-        }
-    }
-
-    /// The config of a project, `None` for an unknown project.
-    pub async fn get(&self, project_id: u64) -> Result<Option<Arc<ProjectConfig>>, StoreError> {
-        if let Ok(entries) = self.entries.read() {
-            if let Some((at, config)) = entries.get(&project_id) {
-                if at.elapsed() < self.ttl {
-                    return Ok(config.clone());
-                }
-            }
-        }
-        let config = self.store.project_config(project_id).await?.map(Arc::new);
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(project_id, (Instant::now(), config.clone()));
-        }
-        Ok(config)
-    }
-
-    /// Forgets a project's config.
-    pub fn invalidate(&self, project_id: u64) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(&project_id);
-        }
-    }
-}
-
 /// What the handlers share.
 pub struct AppState {
     /// Metadata, issues and events.
@@ -132,8 +88,16 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     /// The stream's producer.
     pub producer: Arc<dyn Producer>,
-    /// Project configs.
-    pub configs: ConfigCache,
+    /// Project configs, shared with the consumers of this process.
+    pub configs: Arc<ConfigCache>,
+    /// Counts quota consumption: in memory, or Redis when several edges
+    /// share quotas.
+    pub quotas: Arc<dyn QuotaCounter>,
+    /// Rate limits learned from earlier requests, per project: requests
+    /// they cover are refused without counting.
+    pub rate_limits: Mutex<HashMap<u64, CachedRateLimits>>,
+    /// Outcomes waiting to be written to the `outcomes` stream.
+    pub outcomes: Mutex<OutcomeAggregator>,
     /// Ingest settings.
     pub ingest: IngestConfig,
     /// The public URL of this server (`http://127.0.0.1:9000`), for DSNs,
@@ -142,7 +106,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state.
+    /// Builds the state, with an in-memory quota counter.
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
@@ -150,12 +114,78 @@ impl AppState {
         base_url: impl Into<String>,
     ) -> Self {
         AppState {
-            configs: ConfigCache::new(store.clone(), ingest.config_ttl),
+            configs: Arc::new(ConfigCache::new(store.clone(), ingest.config_ttl)),
+            quotas: Arc::new(MemoryCounter::new()),
+            rate_limits: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(OutcomeAggregator::default()),
             producer: broker.producer(),
             store,
             broker,
             ingest,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Forgets what this process cached about a project after its config
+    /// changed: the config itself and the rate limits learned from it.
+    pub fn project_changed(&self, project_id: u64) {
+        self.configs.invalidate(project_id);
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&project_id);
+    }
+
+    /// Uses another quota counter (Redis, say).
+    pub fn with_quota_counter(mut self, counter: Arc<dyn QuotaCounter>) -> Self {
+        self.quotas = counter;
+        self
+    }
+
+    /// Writes the outcomes collected so far to the `outcomes` stream.
+    /// Those that could not be written are kept for the next flush.
+    pub async fn flush_outcomes(&self) -> Result<usize, StreamError> {
+        let outcomes = self
+            .outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain();
+        let count = outcomes.len();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let key = Bytes::from(outcome.project_id.to_string());
+            let sent = self
+                .producer
+                .produce(topics::OUTCOMES, Some(key), Bytes::from(outcome.to_json()))
+                .await;
+            if let Err(e) = sent {
+                let mut waiting = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+                for outcome in &outcomes[i..] {
+                    waiting.add_outcome(outcome);
+                }
+                return Err(e);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Flushes outcomes every `every` until `shutdown` turns true, then
+    /// once more.
+    pub async fn run_outcome_flusher(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let stop = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                _ = shutdown.changed() => true,
+            };
+            if let Err(e) = self.flush_outcomes().await {
+                tracing::warn!(error = %e, "writing outcomes failed; will retry");
+            }
+            if stop || *shutdown.borrow() {
+                return;
+            }
         }
     }
 }
@@ -194,6 +224,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/0/organizations/{org}/projects/",
             get(api::list_projects),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/",
+            get(settings::get_project).put(settings::update_project),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/filters/",
+            get(settings::list_filters),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/filters/{filter_id}/",
+            axum::routing::put(settings::update_filter),
+        )
+        .route(
+            "/api/0/organizations/{org}/stats_v2/",
+            get(settings::stats_v2),
         )
         .route(
             "/api/0/projects/{org}/{project}/keys/",
@@ -252,10 +298,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let store_ok = state.store.organization("sentry").await.is_ok();
     let backlog_ok = state
         .broker
-        .lag(
-            &state.ingest.consumer_group,
-            sentry_stream::topics::INGEST_EVENTS,
-        )
+        .lag(&state.ingest.consumer_group, topics::INGEST_EVENTS)
         .await
         .is_ok_and(|lag| lag < state.ingest.max_backlog);
     let healthy = store_ok && backlog_ok;

@@ -68,7 +68,7 @@ pub(crate) fn key(k: &ProjectKey, base_url: &str) -> Value {
         "secret": k.secret_key,
         "projectId": k.project_id,
         "isActive": k.is_active,
-        "rateLimit": null,
+        "rateLimit": k.rate_limit.map(|l| json!({"window": l.window, "count": l.count})),
         "dsn": {
             "public": dsn,
             "secret": secret,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sentry_eventstore::{
     ConsumerStats, IngestConsumerConfig, Store, bootstrap, run_ingest_consumer,
+    run_outcomes_consumer,
 };
 use sentry_web::{AppState, IngestConfig, router};
 use serde::{Deserialize, Serialize};
@@ -82,21 +83,38 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         Arc::new(sentry_stream::FileLog::open(log).context("opening the stream")?);
     let boot = ensure_bootstrap(store.as_ref(), &data_dir, &url).await?;
 
+    let ingest = IngestConfig {
+        max_backlog: args.max_backlog,
+        ..IngestConfig::default()
+    };
+    let state = Arc::new(AppState::new(
+        store.clone(),
+        broker.clone(),
+        ingest,
+        url.clone(),
+    ));
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stats = Arc::new(ConsumerStats::default());
     let consumer = tokio::spawn(run_ingest_consumer(
         broker.clone(),
         store.clone(),
+        state.configs.clone(),
         IngestConsumerConfig::default(),
         stats.clone(),
         shutdown_rx.clone(),
     ));
+    let outcomes = tokio::spawn(run_outcomes_consumer(
+        broker.clone(),
+        store.clone(),
+        shutdown_rx.clone(),
+    ));
+    let flusher = tokio::spawn(
+        state
+            .clone()
+            .run_outcome_flusher(std::time::Duration::from_secs(1), shutdown_rx.clone()),
+    );
 
-    let ingest = IngestConfig {
-        max_backlog: args.max_backlog,
-        ..IngestConfig::default()
-    };
-    let state = Arc::new(AppState::new(store, broker, ingest, url.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -118,7 +136,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             let _ = shutdown_tx.send(true);
         })
         .await?;
+    flusher.await?;
     consumer.await??;
+    outcomes.await??;
     Ok(())
 }
 

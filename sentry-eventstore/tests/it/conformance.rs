@@ -4,11 +4,15 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
+use sentry_envelope::DataCategory;
 use sentry_envelope::protocol::EventId;
 use sentry_eventstore::{
-    EventSelector, IssueQuery, IssueSort, IssueStatus, NewEvent, NewProject, Store, StoreError,
-    bootstrap,
+    EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent, NewProject,
+    OutcomeQuery, ProjectUpdate, Store, StoreError, bootstrap,
 };
+use sentry_relay_core::ProjectSettings;
+use sentry_relay_core::outcome::{Outcome, OutcomeKind};
+use sentry_relay_core::quota::KeyRateLimit;
 use serde_json::json;
 
 pub(crate) struct Fixture {
@@ -378,6 +382,223 @@ pub(crate) async fn projects_keys_and_tokens(f: Fixture) {
     );
 }
 
+pub(crate) async fn settings_and_key_updates(f: Fixture) {
+    let id = f.project as u64;
+    let config = f.store.project_config(id).await.unwrap().unwrap();
+    assert_eq!(
+        config.settings,
+        ProjectSettings::new_project(),
+        "a new project has Sentry's default settings"
+    );
+    let mut settings = ProjectSettings {
+        allowed_domains: vec!["example.com".into()],
+        ..Default::default()
+    };
+    settings.filter_settings.localhost.is_enabled = true;
+    settings.datascrubbing_settings.sensitive_fields = vec!["ssn".into()];
+    let updated = f
+        .store
+        .update_project(
+            f.project,
+            &ProjectUpdate {
+                name: Some("Renamed".into()),
+                settings: Some(settings.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "Renamed");
+    assert_eq!(updated.slug, "internal", "fields not given stay");
+    let config = f.store.project_config(id).await.unwrap().unwrap();
+    assert_eq!(config.settings, settings);
+
+    let other = f
+        .store
+        .create_project(
+            f.org,
+            None,
+            NewProject {
+                name: "other".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let clash = f
+        .store
+        .update_project(
+            other.id,
+            &ProjectUpdate {
+                slug: Some("internal".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict { .. })),
+        "{clash:?}"
+    );
+    assert!(matches!(
+        f.store
+            .update_project(9999, &ProjectUpdate::default())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let key = f.store.keys(f.project).await.unwrap().remove(0);
+    assert_eq!(key.rate_limit, None);
+    let limit = KeyRateLimit {
+        window: 60,
+        count: 100,
+    };
+    let key = f
+        .store
+        .update_key(
+            key.id,
+            &KeyUpdate {
+                label: Some("prod".into()),
+                rate_limit: Some(Some(limit)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (key.label.as_str(), key.rate_limit, key.is_active),
+        ("prod", Some(limit), true)
+    );
+    let config = f.store.project_config(id).await.unwrap().unwrap();
+    assert_eq!(config.key(&key.public_key).unwrap().rate_limit, Some(limit));
+    let key = f
+        .store
+        .update_key(
+            key.id,
+            &KeyUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (key.rate_limit, key.is_active),
+        (Some(limit), false),
+        "others stay"
+    );
+    let key = f
+        .store
+        .update_key(
+            key.id,
+            &KeyUpdate {
+                rate_limit: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(key.rate_limit, None);
+    assert!(matches!(
+        f.store.update_key(9999, &KeyUpdate::default()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub(crate) async fn outcomes_add_up(f: Fixture) {
+    let org = f.org as u64;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    let outcome = |minute: i64, project: u64, kind, reason: Option<&str>, quantity| Outcome {
+        timestamp: t0 + Duration::minutes(minute),
+        org_id: org,
+        project_id: project,
+        key_id: Some(1),
+        outcome: kind,
+        reason: reason.map(str::to_owned),
+        category: DataCategory::Error,
+        quantity,
+    };
+    let p = f.project as u64;
+    f.store
+        .record_outcomes(&[
+            outcome(0, p, OutcomeKind::Accepted, None, 5),
+            outcome(1, p, OutcomeKind::Accepted, None, 2),
+            outcome(0, p, OutcomeKind::Filtered, Some("localhost"), 1),
+            outcome(0, p + 1000, OutcomeKind::Accepted, None, 7),
+            outcome(90, p, OutcomeKind::RateLimited, Some("key_quota"), 3),
+        ])
+        .await
+        .unwrap();
+    // Recording the same minute again adds to it.
+    f.store
+        .record_outcomes(&[outcome(0, p, OutcomeKind::Accepted, None, 1)])
+        .await
+        .unwrap();
+    let hourly = f
+        .store
+        .outcomes(&OutcomeQuery {
+            org_id: org,
+            project_ids: vec![p],
+            start: t0,
+            end: t0 + Duration::hours(2),
+            interval_secs: 3600,
+        })
+        .await
+        .unwrap();
+    let rows: Vec<_> = hourly
+        .iter()
+        .map(|t| (t.bucket, t.outcome, t.reason.as_deref(), t.quantity))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (t0, OutcomeKind::Accepted, None, 8),
+            (t0, OutcomeKind::Filtered, Some("localhost"), 1),
+            (
+                t0 + Duration::hours(1),
+                OutcomeKind::RateLimited,
+                Some("key_quota"),
+                3
+            ),
+        ]
+    );
+    assert_eq!(hourly[0].times_seen, 3);
+    assert_eq!(hourly[0].key_id, Some(1));
+    assert_eq!(hourly[0].category, DataCategory::Error);
+    let all_projects = f
+        .store
+        .outcomes(&OutcomeQuery {
+            org_id: org,
+            project_ids: Vec::new(),
+            start: t0,
+            end: t0 + Duration::minutes(1),
+            interval_secs: 60,
+        })
+        .await
+        .unwrap();
+    let total: u64 = all_projects
+        .iter()
+        .filter(|t| t.outcome == OutcomeKind::Accepted)
+        .map(|t| t.quantity)
+        .sum();
+    assert_eq!(
+        total,
+        6 + 7,
+        "minute 0 of both projects; minute 1 is outside"
+    );
+    let other_org = f
+        .store
+        .outcomes(&OutcomeQuery {
+            org_id: org + 1,
+            project_ids: Vec::new(),
+            start: t0,
+            end: t0 + Duration::hours(2),
+            interval_secs: 3600,
+        })
+        .await
+        .unwrap();
+    assert!(other_org.is_empty());
+}
+
 macro_rules! store_test_suite {
     ($backend:ident) => {
         mod $backend {
@@ -404,6 +625,14 @@ macro_rules! store_test_suite {
             #[tokio::test]
             async fn projects_keys_and_tokens() {
                 super::projects_keys_and_tokens(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn settings_and_key_updates() {
+                super::settings_and_key_updates(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn outcomes_add_up() {
+                super::outcomes_add_up(super::$backend().await).await;
             }
         }
     };

@@ -4,8 +4,9 @@
 //!   [`QuotaScope`]; [`KeyRateLimit`] turns a client key's rate limit into
 //!   one.
 //! - [`QuotaCounter`]: counts consumption per window, all or nothing per
-//!   item; [`MemoryCounter`] is the embedded backend, a Redis one follows
-//!   the same contract and runs the same [`testsuite`].
+//!   item; [`MemoryCounter`] is the embedded backend, `RedisCounter`
+//!   (feature `redis`, module `quota::redis`) the scaled one; both run the
+//!   same [`testsuite`].
 //! - [`RateLimiter`]: applies quotas to an [`Envelope`](sentry_envelope::Envelope),
 //!   giving the accepted items, the dropped quantities for outcomes, and
 //!   the [`RateLimits`] to answer with.
@@ -18,9 +19,13 @@ mod counter;
 mod envelope;
 mod model;
 mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[doc(hidden)]
 pub mod testsuite;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisCounter;
 pub use counter::{
     MemoryCounter, Plan, QuotaCheck, QuotaCounter, QuotaError, TrackedQuota, plan_checks,
     totals_by_key, unix_secs, window_shift, window_slot,

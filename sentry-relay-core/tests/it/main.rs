@@ -1,5 +1,6 @@
-//! Integration tests of `sentry-relay-core`: events from real SDKs, and
-//! properties of normalization.
+//! Integration tests of `sentry-relay-core`: events from real SDKs,
+//! properties of normalization, and (feature `redis`) the Redis quota
+//! counter against a real server.
 
 // Tests read their own fixtures whole and fail loudly: the guards for
 // untrusted input do not apply here.
@@ -10,3 +11,5 @@ mod fixtures;
 mod pii;
 mod properties;
 mod quota;
+#[cfg(feature = "redis")]
+mod redis;

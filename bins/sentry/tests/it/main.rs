@@ -17,3 +17,4 @@ mod sdk_node;
 mod sdk_python;
 mod sdk_rust;
 mod server;
+mod settings;
