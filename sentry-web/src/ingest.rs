@@ -527,7 +527,16 @@ fn enforce_quotas(
     let limiter = RateLimiter::new(state.quotas.as_ref(), &config.settings.quotas)
         .with_key_rate_limit(scoping.key_id, rate_limit)
         .with_cached(&cached);
-    let limits = match limiter.enforce(&envelope, scoping, now) {
+    // A remote counter blocks on the network: keep it off the async
+    // workers where the runtime allows.
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let result = if multi_thread {
+        tokio::task::block_in_place(|| limiter.enforce(&envelope, scoping, now))
+    } else {
+        limiter.enforce(&envelope, scoping, now)
+    };
+    let limits = match result {
         Ok(limits) => limits,
         Err(e) => {
             tracing::error!(error = %e, "quota counter failed; accepting without quotas");

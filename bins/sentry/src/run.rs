@@ -10,6 +10,7 @@ use sentry_eventstore::{
     ConsumerStats, IngestConsumerConfig, Store, bootstrap, run_ingest_consumer,
     run_outcomes_consumer,
 };
+use sentry_relay_core::quota::{MemoryCounter, QuotaCounter, RedisCounter};
 use sentry_web::{AppState, IngestConfig, router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -33,6 +34,30 @@ pub(crate) struct RunArgs {
     /// seven days); keep it above the backlog (`--max-backlog` envelopes).
     #[arg(long, default_value_t = 2048)]
     stream_retention_mb: u64,
+    /// Where quotas and rate limits are counted: `memory://` (this process
+    /// only) or `redis://HOST:PORT/DB` to share the counts between several
+    /// servers; `?prefix=P` puts `P` before every Redis key.
+    #[arg(long, default_value = "memory://", env = "SENTRY_QUOTAS_URL")]
+    quotas: String,
+}
+
+/// The quota counter a `--quotas` URL names.
+fn quota_counter(url: &str) -> anyhow::Result<Arc<dyn QuotaCounter>> {
+    if url == "memory://" || url == "memory" {
+        return Ok(Arc::new(MemoryCounter::new()));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let prefix = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("prefix="))
+            .unwrap_or("");
+        let counter = RedisCounter::open(base)
+            .with_context(|| format!("connecting to the quota counter at {base}"))?
+            .with_key_prefix(prefix);
+        return Ok(Arc::new(counter));
+    }
+    anyhow::bail!("unsupported --quotas url {url:?}: expected memory:// or redis://HOST:PORT/DB")
 }
 
 /// What a first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -87,12 +112,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         max_backlog: args.max_backlog,
         ..IngestConfig::default()
     };
-    let state = Arc::new(AppState::new(
-        store.clone(),
-        broker.clone(),
-        ingest,
-        url.clone(),
-    ));
+    let state = Arc::new(
+        AppState::new(store.clone(), broker.clone(), ingest, url.clone())
+            .with_quota_counter(quota_counter(&args.quotas)?),
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stats = Arc::new(ConsumerStats::default());

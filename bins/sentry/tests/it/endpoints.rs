@@ -80,6 +80,45 @@ fn security_reports_and_check_ins() {
         b"{nope",
     );
     assert_eq!(r.status, 400, "{}", r.body);
+    // JSON, but no known report; a CSP report without a known directive.
+    for body in [
+        &b"{}"[..],
+        br#"{"csp-report": {"violated-directive": "x"}}"#,
+    ] {
+        let r = server.post_raw(&path, &[("Content-Type", "application/json")], body);
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+    // The Reporting API's batches, with a report of another type skipped.
+    let batch = br#"[{"type": "csp-violation", "url": "https://example.com/", "body": {"blockedURL": "inline", "effectiveDirective": "style-src-elem"}}, {"type": "deprecation", "body": {}}]"#;
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/reports+json")],
+        batch,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/reports+json")],
+        br#"[{"type": "intervention", "body": {}}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expect_ct =
+        br#"{"expect-ct-report": {"hostname": "www.example.com", "port": 443, "scts": []}}"#;
+    let r = server.post_raw(
+        &path,
+        &[("Content-Type", "application/expect-ct-report+json")],
+        expect_ct,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hpkp = br#"{"hostname": "www.example.com", "port": 443, "known-pins": []}"#;
+    let r = server.post_raw(&path, &[("Content-Type", "application/json")], hpkp);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post_raw(
+        &format!("/api/{id}/security/?sentry_key=00000000000000000000000000000000"),
+        &[("Content-Type", "application/csp-report")],
+        csp,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 
     // Check-ins: query form over GET and POST, JSON form, bad status, bad key.
     let get = server.get(&format!(
@@ -194,6 +233,104 @@ fn minidumps_attachments_and_unreal_reports() {
         b"CR1\x00archive",
     );
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// A minimal valid minidump (140 bytes): the header, a directory of three
+/// streams, a SystemInfo stream (Linux on x86-64, with its empty CSD version
+/// string) and empty thread and module lists. The `minidump` crate reads it.
+fn minimal_minidump() -> Vec<u8> {
+    let u16s = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>();
+    let u32s = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>();
+    let mut dump = b"MDMP".to_vec();
+    // Version, streams, directory offset, checksum, time, flags (u64).
+    dump.extend(u32s(&[0xa793, 3, 32, 0, 1_700_000_000, 0, 0]));
+    // Directory: (stream type, size, offset) of SystemInfo, ThreadList, ModuleList.
+    dump.extend(u32s(&[7, 56, 68, 3, 4, 132, 4, 4, 136]));
+    // SystemInfo: AMD64, level 6, revision 0, then 4 CPUs and product type 0.
+    dump.extend(u16s(&[9, 6, 0]));
+    dump.extend([4, 0]);
+    // OS 5.15 build 0 on Linux (0x8201), the CSD string at 124, suite mask.
+    dump.extend(u32s(&[5, 15, 0, 0x8201, 124, 0]));
+    dump.extend(b"GenuineIntel");
+    dump.extend([0; 12]);
+    // The CSD version: an empty MINIDUMP_STRING, padded to 4 bytes.
+    dump.extend([0; 8]);
+    // No threads, no modules.
+    dump.extend(u32s(&[0, 0]));
+    assert_eq!(dump.len(), 140);
+    dump
+}
+
+/// Crashpad's upload: `multipart/form-data` with its annotations as text
+/// fields and the minidump in `upload_file_minidump`, the whole body gzipped
+/// with `Content-Encoding: gzip` (crashpad_http_upload's default).
+#[test]
+fn a_minidump_upload_as_crashpad_sends_it() {
+    use std::io::Write;
+
+    let server = Server::start();
+    let id = server.project_id();
+    let key = server.public_key();
+    let boundary = "---MultipartBoundary-5a7c1e6f0d9b4c2a8e3f1b7d9c0a2e4f---";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let body = multipart(
+        boundary,
+        &[
+            ("guid", None, b"3f1c6e0b-8d2a-4b7e-9c5f-1a2b3c4d5e6f"),
+            ("prod", None, b"my-native-app"),
+            ("ver", None, b"1.2.3"),
+            ("plat", None, b"Linux"),
+            ("sentry[release]", None, b"my-native-app@1.2.3"),
+            ("sentry[environment]", None, b"production"),
+            (
+                "upload_file_minidump",
+                Some("a4a6f2ec-5e8b-4f44-a1a4-1b2f0a3c9d7e.dmp"),
+                &minimal_minidump(),
+            ),
+        ],
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let gzipped = gz.finish().unwrap();
+    let path = format!("/api/{id}/minidump/?sentry_key={key}");
+    let headers = [
+        ("Content-Type", content_type.as_str()),
+        ("Content-Encoding", "gzip"),
+        ("User-Agent", "Crashpad/0.8.0"),
+    ];
+    let r = server.post_raw(&path, &headers, &gzipped);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    // The event id, hyphenated, as Crashpad logs it.
+    let id_text = r.body.trim();
+    assert_eq!(id_text.len(), 36, "{id_text}");
+    assert_eq!(id_text.matches('-').count(), 4, "{id_text}");
+    let event_id = id_text.replace('-', "");
+
+    let issues = server.wait_for_events(1);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(server.issues("").len(), 1);
+    let event = server.get_json(&format!(
+        "/api/0/projects/sentry/internal/events/{event_id}/"
+    ));
+    assert_eq!(event["platform"], "native");
+    assert_eq!(event["release"]["version"], "my-native-app@1.2.3");
+    // Crashpad's own annotations land in `extra` (the API's `context`).
+    assert_eq!(event["context"]["prod"], "my-native-app", "{event}");
+    assert_eq!(event["context"]["ver"], "1.2.3");
+    assert_eq!(
+        event["context"]["guid"],
+        "3f1c6e0b-8d2a-4b7e-9c5f-1a2b3c4d5e6f"
+    );
+
+    // A truncated gzip body, and one that is not gzip at all.
+    let r = server.post_raw(&path, &headers, &gzipped[..gzipped.len() / 2]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = server.post_raw(&path, &headers, &body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The server still serves.
+    let r = server.post_raw(&path, &headers, &gzipped);
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[test]

@@ -327,3 +327,55 @@ fn stats_need_a_field_and_a_token() {
     let buckets = r.json()["intervals"].as_array().unwrap().len();
     assert!((1..=2).contains(&buckets), "{}", r.body);
 }
+
+/// The test Redis server from `SENTRY_TEST_REDIS_URL` (`scripts/test.sh`
+/// starts one); skipped without it, except under CI.
+fn redis_url() -> Option<String> {
+    match std::env::var("SENTRY_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("SENTRY_TEST_REDIS_URL is not set under CI (scripts/test.sh starts Redis)")
+        }
+        _ => {
+            eprintln!("skipped: SENTRY_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+#[test]
+fn two_servers_share_a_key_rate_limit_through_redis() {
+    let Some(url) = redis_url() else { return };
+    // A prefix of this run keeps counts of earlier runs out.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let quotas = format!("{url}?prefix=it-{}-{nanos}:", std::process::id());
+    let start = || {
+        let dir = tempfile::tempdir().unwrap().keep();
+        Server::start_with(
+            &dir,
+            crate::server::free_port(),
+            &["--quotas", &quotas],
+            &[],
+        )
+    };
+    let (a, b) = (start(), start());
+    for server in [&a, &b] {
+        // Both bootstrapped organization 1, project 1, key 1: the same
+        // counters in Redis.
+        let key = server.public_key();
+        put(
+            server,
+            &format!("{PROJECT}keys/{key}/"),
+            json!({"rateLimit": {"window": 3600, "count": 3}}),
+        );
+    }
+    let statuses: Vec<u16> = [&a, &a, &b, &b, &a]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.post_envelope(&event(&format!("shared {i}"))).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+}
