@@ -80,3 +80,46 @@ fn sdk_python_events_issues_and_scope_data() {
         "Payment 1234 declined"
     );
 }
+
+/// Events the SDK drops itself (here in `before_send`) come back in its
+/// client report, and the stats endpoint counts them as `client_discard`.
+#[test]
+fn sdk_python_client_reports_become_outcomes() {
+    let python = python();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python");
+    let server = Server::start();
+    let out = Command::new(&python)
+        .arg(dir.join("send.py"))
+        .args([server.dsn.as_str(), "--discard", "3"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "send.py --discard failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stats = server.get_json(
+            "/api/0/organizations/sentry/stats_v2/?field=sum(quantity)&groupBy=outcome&groupBy=reason&groupBy=category&statsPeriod=1h",
+        );
+        let discarded = stats["groups"].as_array().unwrap().iter().find(|g| {
+            g["by"]["outcome"] == "client_discard"
+                && g["by"]["reason"] == "before_send"
+                && g["by"]["category"] == "error"
+        });
+        if let Some(group) = discarded {
+            assert_eq!(group["totals"]["sum(quantity)"], 3, "{stats}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no client_discard outcome: {stats}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Nothing was stored.
+    assert!(server.issues("").is_empty());
+}

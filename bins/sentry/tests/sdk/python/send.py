@@ -3,7 +3,8 @@
     python send.py DSN [SCENARIO ...]
 
 DSN may also come from the SENTRY_DSN environment variable (then pass "-" or
-nothing as the first argument). SCENARIO names one of SCENARIOS below, or
+nothing as the first argument). `send.py DSN --discard N` instead captures N
+messages that `before_send` drops, for the SDK's client report. SCENARIO names one of SCENARIOS below, or
 "all" (the default). Prints {"scenario": "event id", ...} as JSON on stdout and
 exits non-zero if the SDK failed to send anything (the server answered an
 error, the connection failed, the queue overflowed) or a scenario raised.
@@ -115,7 +116,26 @@ SCENARIOS = {
 }
 
 
+def discard(dsn, count):
+    """Captures `count` messages that `before_send` drops: the SDK counts
+    them and reports them in a client report when it flushes."""
+    sentry_sdk.init(dsn=dsn, transport=CheckedTransport, before_send=lambda event, hint: None)
+    for i in range(count):
+        sentry_sdk.capture_message(f"dropped {i}")
+    client = sentry_sdk.get_client()
+    client.flush(timeout=10)
+    client.close(timeout=10)
+    print(json.dumps({"discarded": count, "statuses": STATUSES}))
+    bad = [s for s in STATUSES if not 200 <= s < 300]
+    if bad or not STATUSES:
+        print(f"the client report was not accepted: statuses {STATUSES}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv):
+    if len(argv) == 4 and argv[2] == "--discard":
+        return discard(argv[1], int(argv[3]))
     dsn = argv[1] if len(argv) > 1 and argv[1] != "-" else os.environ.get("SENTRY_DSN")
     if not dsn:
         print("usage: send.py DSN [SCENARIO ...] (or SENTRY_DSN)", file=sys.stderr)
