@@ -125,6 +125,90 @@ HAND_AUTH = [
 ]
 
 
+# A minimal valid minidump: header, three-stream directory, SystemInfo
+# (Linux, x86-64) with an empty CSD string, empty thread and module lists.
+MINIDUMP = (
+    b"MDMP"
+    + b"".join(v.to_bytes(4, "little") for v in (0xA793, 3, 32, 0, 1700000000, 0, 0))
+    + b"".join(v.to_bytes(4, "little") for v in (7, 56, 68, 3, 4, 132, 4, 4, 136))
+    + b"".join(v.to_bytes(2, "little") for v in (9, 6, 0))
+    + bytes([4, 0])
+    + b"".join(v.to_bytes(4, "little") for v in (5, 15, 0, 0x8201, 124, 0))
+    + b"GenuineIntel" + bytes(12) + bytes(8) + bytes(8)
+)
+
+
+def form(boundary, parts, crlf=b"\r\n"):
+    """A multipart/form-data body: parts are (name, filename, content type, data)."""
+    out = b""
+    for name, filename, ctype, data in parts:
+        out += b"--" + boundary + crlf
+        out += b'Content-Disposition: form-data; name="' + name + b'"'
+        if filename is not None:
+            out += b'; filename="' + filename + b'"'
+        out += crlf
+        if ctype is not None:
+            out += b"Content-Type: " + ctype + crlf
+        out += crlf + data + crlf
+    return out + b"--" + boundary + b"--" + crlf
+
+
+CRASHPAD_BOUNDARY = b"---MultipartBoundary-5a7c1e6f0d9b4c2a8e3f1b7d9c0a2e4f---"
+CRASHPAD_PARTS = [
+    (b"guid", None, None, b"3f1c6e0b-8d2a-4b7e-9c5f-1a2b3c4d5e6f"),
+    (b"prod", None, None, b"my-native-app"),
+    (b"ver", None, None, b"1.2.3"),
+    (b"sentry[release]", None, None, b"my-native-app@1.2.3"),
+    (b"sentry[tags][gpu]", None, None, b"none"),
+    (b"sentry", None, None, b'{"environment":"prod","user":{"id":"42"}}'),
+    (b"upload_file_minidump", b"a4a6f2ec.dmp", b"application/octet-stream", MINIDUMP),
+]
+
+HAND_MULTIPART = [
+    (b"multipart/form-data; boundary=" + CRASHPAD_BOUNDARY, form(CRASHPAD_BOUNDARY, CRASHPAD_PARTS)),
+    (b'multipart/form-data; boundary="quoted; b"', form(b"quoted; b", [(b"a", None, None, b"1")])),
+    (
+        b"Multipart/Form-Data; charset=utf-8; BOUNDARY=----WebKitFormBoundary7MA4YWxkTrZu0gW",
+        b"preamble\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW \t\r\n"
+        b"Content-Disposition: form-data; name=\"f\"; filename=\"C:\\dir\\a \\\"b\\\".txt\"; filename*=UTF-8''na%C3%AFve.txt\r\n"
+        b"Content-Type: text/plain\r\n\r\nhello\r\n"
+        b"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\n"
+        b"Content-Disposition: form-data;\r\n name=folded\r\n\r\n\r\n"
+        b"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\n\r\nno headers\r\n"
+        b"------WebKitFormBoundary7MA4YWxkTrZu0gW--epilogue",
+    ),
+    (b"multipart/form-data; boundary=b", b"--b\r\nbroken"),
+    (b"multipart/form-data; boundary=b", b"--b--\r\n"),
+    (b"multipart/form-data", b"--b--"),
+    (b"application/json", b"{}"),
+]
+
+HAND_FORMS = [
+    b"sentry[release]=app@1.0\nsentry[tags][gpu]=none\nprod=my-app\nver=1.0",
+    b'sentry={"release":"1.0","tags":{"a":"1"},"extra":{"k":[1,2]}}\nsentry[tags][b]=2',
+    b'sentry__2="b"}}\nsentry__1={"tags":{"a":\nsentry___ns={"level":"error"}',
+    b"sentry[a][b][c][d][e][f][g][h]=too deep\nsentry[tags=x\nsentry[a]b=x\nsentry[]=empty\nsentry=[1]\nsentry={",
+    b"sentry[event_id]=9ec79c33ec9942ab8353589fcb2e04dc\nsentry[user][id]=1\nsentry[user]=flat",
+]
+
+CSP = b'{"csp-report": {"document-uri": "https://example.com/foo/bar", "referrer": "https://www.google.com/", "violated-directive": "default-src self", "original-policy": "default-src self; report-uri /csp-hotline.php", "blocked-uri": "http://evilhackerscripts.com:8080/x.js", "status-code": "200", "line-number": 24, "script-sample": ""}}'
+HAND_SECURITY = [
+    CSP,
+    b'{"csp-report": {"effective-directive": "script-src", "blocked-uri": "inline"}}',
+    b'{"csp-report": {"violated-directive": "img-src \'none\'", "blocked-uri": "data"}}',
+    b'{"csp-report": {"effective-directive": "form-action", "blocked-uri": "blob:https://a.example/1"}}',
+    b'[{"type": "csp-violation", "age": 10, "url": "https://example.com/page", "user_agent": "Mozilla/5.0", "body": {"blockedURL": "https://cdn.evil.example/a.js", "effectiveDirective": "script-src-elem", "originalPolicy": "script-src \'self\'", "disposition": "enforce", "statusCode": 200, "sample": "", "lineNumber": "7"}}, {"type": "deprecation", "body": {"id": "x"}}, 42]',
+    b'{"type": "intervention", "body": {}}',
+    b'{"expect-ct-report": {"date-time": "2014-04-06T13:00:50Z", "hostname": "www.example.com", "port": 443, "effective-expiration-date": "2014-05-01T12:40:50Z", "served-certificate-chain": ["-----BEGIN CERTIFICATE-----"], "validated-certificate-chain": [], "scts": [{"version": 1, "status": "invalid", "source": "embedded", "serialized_sct": "ABC="}]}}',
+    b'{"expect-staple-report": {"date-time": "2014-04-06T13:00:50Z", "hostname": "www.example.com", "port": "443", "response-status": "ERROR_RESPONSE", "cert-status": "REVOKED", "served-certificate-chain": [], "validated-certificate-chain": []}}',
+    b'{"date-time": "2014-04-06T13:00:50Z", "hostname": "www.example.com", "port": 443, "effective-expiration-date": "2014-05-01T12:40:50Z", "include-subdomains": false, "served-certificate-chain": [], "validated-certificate-chain": [], "known-pins": ["pin-sha256=\\"d6qzRu9zOECb90Uez27xWltNsj0e1Md7GkYYkVoZWmM=\\""]}',
+    b'[{"age": 0, "type": "network-error", "url": "https://example.com/", "body": {"type": "http.error", "status_code": 500, "elapsed_time": 12, "phase": "application", "method": "GET", "protocol": "h2", "referrer": "", "sampling_fraction": 1, "server_ip": "10.0.0.1"}}]',
+    b"{}",
+    b"[]",
+    b"{nope",
+]
+
+
 def write(corpus, target, name, data):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -197,6 +281,28 @@ def main():
     add("store_body", "hand-json", b' {"message":"hi"}')
     add("store_body", "hand-b64", base64.b64encode(b'{"a":1}'))
     add("store_body", "hand-b64zlib", base64.b64encode(zlib.compress(b'{"message":"hi"}')))
+
+    # multipart: the Content-Type line, then the body.
+    for i, (ctype, body) in enumerate(HAND_MULTIPART):
+        add("multipart", f"hand-{i}", ctype + b"\n" + body)
+
+    # minidump: a selector byte (0 body, 1 form fields, 2 multipart upload).
+    add("minidump", "raw", b"\x00" + MINIDUMP)
+    add("minidump", "raw-gzip", b"\x00" + gzip.compress(MINIDUMP))
+    for i, frame in enumerate(zstd_frames(MINIDUMP)):
+        add("minidump", f"raw-zstd-{i}", b"\x00" + frame)
+    add("minidump", "raw-not-a-dump", b"\x00ELF")
+    for i, fields in enumerate(HAND_FORMS):
+        add("minidump", f"form-{i}", b"\x01" + fields)
+    add("minidump", "crashpad", b"\x02" + form(CRASHPAD_BOUNDARY, CRASHPAD_PARTS))
+    gz_parts = [p if p[0] != b"upload_file_minidump" else (p[0], b"m.dmp.gz", p[2], gzip.compress(MINIDUMP)) for p in CRASHPAD_PARTS]
+    add("minidump", "crashpad-gzip-dump", b"\x02" + form(CRASHPAD_BOUNDARY, gz_parts))
+    nested = form(b"inner", [(b"upload_file_minidump", b"m.dmp", None, MINIDUMP)])
+    add("minidump", "electron-nested", b"\x02" + form(b"outer", [(b"upload_file_minidump", b"m.dmp", None, nested)]))
+    add("minidump", "breakpad-no-dump", b"\x02" + form(b"x", [(b"prod", None, None, b"app")]))
+
+    for i, report in enumerate(HAND_SECURITY):
+        add("security_report", f"hand-{i}", report)
 
     for i, dsn in enumerate(sorted(dsns)):
         add("dsn", f"{i}", dsn)

@@ -54,6 +54,13 @@
 //!   cap enforced while decompressing.
 //! - [`protocol`]: serde schemas of the payloads, which keep unknown fields.
 //! - [`store`]: the legacy `/store/` body.
+//! - [`multipart`]: `multipart/form-data` bodies (minidump and attachment
+//!   uploads), with limits on parts and sizes.
+//! - [`minidump`]: minidump uploads: compressed containers, the `MDMP`
+//!   magic, and the event that the form fields describe.
+//! - [`security`]: CSP, Expect-CT, HPKP and Expect-Staple reports, turned
+//!   into events.
+//! - [`nel`]: Network Error Logging report lists.
 
 #![forbid(unsafe_code)]
 
@@ -64,7 +71,11 @@ mod dsn;
 mod envelope;
 mod item;
 mod limits;
+pub mod minidump;
+pub mod multipart;
+pub mod nel;
 pub mod protocol;
+pub mod security;
 pub mod store;
 
 pub use auth::{Auth, AuthError, AuthSource, RequestAuth, reconcile};

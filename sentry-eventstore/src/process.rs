@@ -89,7 +89,7 @@ pub fn process_message(
     for item in envelope.items() {
         let ty = item.headers.ty.clone();
         match ty {
-            ItemType::Event => {
+            ItemType::Event | ItemType::Security => {
                 match process_event(
                     message,
                     project,

@@ -119,6 +119,18 @@ fn security_reports_and_check_ins() {
         csp,
     );
     assert_eq!(r.status, 403, "{}", r.body);
+    // Two CSP reports, one from the batch, Expect-CT and HPKP: stored as
+    // events and grouped.
+    let issues = server.wait_for_events(5);
+    let titles: Vec<&str> = issues
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    eprintln!("security issues: {titles:?}");
+    assert!(
+        titles.iter().any(|t| t.contains("evil.example")),
+        "{titles:?}"
+    );
 
     // Check-ins: query form over GET and POST, JSON form, bad status, bad key.
     let get = server.get(&format!(
