@@ -4,7 +4,7 @@ use sentry_envelope::{Limits, ProjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::{CompiledFilters, FiltersConfig};
-use crate::pii::{CompiledPiiConfig, DataScrubbingConfig, PiiConfig, PiiError, scrub_event};
+use crate::pii::{CompiledPiiConfig, DataScrubbingConfig, PiiConfig, PiiError, scrub_event_with};
 use crate::quota::{KeyRateLimit, Quota, Scoping};
 
 /// One client key (DSN) of a project.
@@ -218,10 +218,7 @@ impl CompiledProject {
 
     /// Scrubs a normalized event (as JSON) with every rule set in turn.
     pub fn scrub(&self, event: &mut serde_json::Value) -> Result<(), PiiError> {
-        for config in &self.pii {
-            scrub_event(event, config)?;
-        }
-        Ok(())
+        scrub_event_with(event, &self.pii)
     }
 }
 

@@ -76,8 +76,9 @@ pub use config::{CompiledProject, ProjectConfig, ProjectSettings, PublicKeyConfi
 pub use filter::{CompiledFilters, FilterStatKey, FiltersConfig, should_filter};
 pub use metadata::{EventMetadata, EventType, MAX_CULPRIT_LENGTH, event_metadata};
 pub use normalize::{
-    DEFAULT_MAX_SECS_IN_FUTURE, DEFAULT_MAX_SECS_IN_PAST, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH,
-    MINIMUM_CLOCK_DRIFT_SECS, NormalizeConfig, NormalizeError, normalize_event,
+    DEFAULT_MAX_CUSTOM_MEASUREMENTS, DEFAULT_MAX_SECS_IN_FUTURE, DEFAULT_MAX_SECS_IN_PAST,
+    MAX_BREADCRUMBS, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH, MINIMUM_CLOCK_DRIFT_SECS,
+    NormalizeConfig, NormalizeError, SpanOpsBreakdown, normalize_event,
 };
 pub use quota::{
     CachedRateLimits, EnvelopeLimits, KeyRateLimit, MemoryCounter, Quota, QuotaCounter, QuotaError,

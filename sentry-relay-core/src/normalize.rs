@@ -12,14 +12,30 @@
 //!    `received` is set;
 //! 3. the client's IP address for `{{auto}}` and for browser and Apple
 //!    SDKs;
-//! 4. trimming and validating release, environment, dist, logger; defaults
-//!    for platform, level, logger, SDK, breadcrumbs, exception mechanisms;
-//! 5. tags: a canonical list of `[key, value]` pairs, with Relay's
-//!    validation and the tags Sentry derives when saving;
-//! 6. what Sentry shows for the event (see [`event_metadata`]).
+//! 4. validating release, environment, dist, logger; defaults for
+//!    platform, level, logger, SDK; breadcrumbs (the last 100, with a type
+//!    and a level);
+//! 5. stack traces (no empty frames, no empty stack traces, file names from
+//!    paths and URLs) and exceptions (type and value, mechanisms);
+//! 6. request, contexts (user agent, the trace context's status);
+//! 7. transactions: name and source, spans, exclusive times; measurements
+//!    and span-operation breakdowns;
+//! 8. trimming: Relay's limits on strings, data bags and stack traces;
+//! 9. tags: a canonical list of `[key, value]` pairs, with Relay's
+//!    validation and the tags Sentry derives when saving (from the trimmed
+//!    event, as Sentry sees it);
+//! 10. what Sentry shows for the event (see [`event_metadata`]).
 //!
-//! Everything dropped on the way is recorded in the event's `errors` list,
-//! as Sentry shows it under "processing errors".
+//! Transactions that Relay would reject (no timestamps, no trace context,
+//! spans without ids or timestamps) fail with [`NormalizeError`].
+//!
+//! Everything dropped on the way is recorded: in the event's `errors` list,
+//! as Sentry shows it under "processing errors", and for values that were
+//! cut or removed in part, in the event's `_meta` tree (see `_meta` in the
+//! [`pii`](crate::pii) module for its format). Trimmed strings end in
+//! `"..."` and carry the remark `["!limit", "s", start, end]` and their
+//! original length; lists and objects that lost items carry their original
+//! item count.
 //!
 //! Normalizing an event again with the same config changes nothing.
 
@@ -36,6 +52,12 @@ use sentry_envelope::protocol::{
 
 use crate::metadata::event_metadata;
 
+mod meta;
+mod transaction;
+mod trim;
+
+use meta::{MetaTree, Path};
+
 /// Relay's smallest clock drift that is corrected (55 minutes); smaller
 /// differences are network latency or small clock skews.
 pub const MINIMUM_CLOCK_DRIFT_SECS: i64 = 55 * 60;
@@ -48,7 +70,15 @@ pub const DEFAULT_MAX_SECS_IN_PAST: i64 = 30 * 24 * 3600;
 /// Relay's default for [`NormalizeConfig::max_secs_in_future`] (1 minute).
 pub const DEFAULT_MAX_SECS_IN_FUTURE: i64 = 60;
 
+/// Sentry's default for [`NormalizeConfig::max_custom_measurements`].
+pub const DEFAULT_MAX_CUSTOM_MEASUREMENTS: usize = 10;
+/// The most breadcrumbs an event keeps: the last ones (the SDKs' own
+/// limit, `MAX_BREADCRUMBS`).
+pub const MAX_BREADCRUMBS: usize = 100;
+
+/// In bytes, as Sentry's release parser counts.
 const MAX_RELEASE_LENGTH: usize = 200;
+/// In bytes, as Sentry's release parser counts.
 const MAX_ENVIRONMENT_LENGTH: usize = 64;
 const MAX_DIST_LENGTH: usize = 64;
 const MAX_LOGGER_LENGTH: usize = 64;
@@ -108,6 +138,29 @@ pub struct NormalizeConfig {
     pub key_id: Option<String>,
     /// The project, stored as the event's `project`.
     pub project_id: Option<u64>,
+    /// How many measurements of a transaction that Sentry does not know
+    /// are kept (in name order); `None` keeps all of them and does not
+    /// check the units of known ones (Sentry: 10).
+    pub max_custom_measurements: Option<usize>,
+    /// The span operations whose time a transaction's `span_ops` breakdown
+    /// shows.
+    pub span_ops_breakdown: SpanOpsBreakdown,
+}
+
+/// Which span operations a transaction's `breakdowns.span_ops` shows: for
+/// each, the time its spans cover, as `ops.<operation>`, and the total as
+/// `total.time`, in milliseconds. Breakdowns sent by SDKs are not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanOpsBreakdown {
+    /// Sentry's default: operations starting with `http`, `db`, `browser`,
+    /// `resource` and `ui`.
+    #[default]
+    Default,
+    /// No breakdown.
+    Disabled,
+    /// Operations starting with one of these.
+    Matches(Vec<String>),
 }
 
 impl NormalizeConfig {
@@ -125,6 +178,8 @@ impl NormalizeConfig {
             event_id: None,
             key_id: None,
             project_id: None,
+            max_custom_measurements: Some(DEFAULT_MAX_CUSTOM_MEASUREMENTS),
+            span_ops_breakdown: SpanOpsBreakdown::Default,
         }
     }
 }
@@ -133,8 +188,9 @@ impl NormalizeConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NormalizeError {
-    /// A transaction without the timestamps it needs, or ending before it
-    /// started (Relay's outcome reason `invalid_transaction`).
+    /// A transaction without the timestamps it needs or ending before it
+    /// started, without a trace context with ids, or with a span like that
+    /// (Relay's outcome reason `invalid_transaction`).
     #[error("invalid transaction: {0}")]
     InvalidTransaction(&'static str),
 }
@@ -163,6 +219,14 @@ impl Errors {
         self.0.push(Value::Object(error));
     }
 
+    /// An error with Relay's `reason`.
+    fn push_reason(&mut self, ty: &str, name: &str, value: Option<Value>, reason: &str) {
+        self.push(ty, name, value);
+        if let Some(Value::Object(error)) = self.0.last_mut() {
+            error.insert("reason".into(), Value::from(reason));
+        }
+    }
+
     fn has_type(&self, types: &[&str]) -> bool {
         self.0.iter().any(|e| {
             e.get("type")
@@ -182,34 +246,48 @@ impl Errors {
 /// `type: "transaction"` before this is called (Relay sets it from the item
 /// type).
 ///
-/// Fails only for transactions that cannot be stored.
+/// Fails only for transactions that cannot be stored; the event is
+/// unchanged then.
 pub fn normalize_event(event: &mut Event, config: &NormalizeConfig) -> Result<(), NormalizeError> {
+    if event.is_transaction() {
+        transaction::validate_transaction(event)?;
+    }
     let mut errors = Errors(match event.other.remove("errors") {
         Some(Value::Array(list)) => list,
         _ => Vec::new(),
     });
+    let mut meta = MetaTree::new(event.other.remove("_meta"));
 
     if event.event_id.is_none_or(|id| id.is_nil()) {
         if let Some(id) = config.event_id {
             event.event_id = Some(id);
         }
     }
-    if event.is_transaction() {
-        validate_transaction(event)?;
-    }
 
     normalize_logentry(event, &mut errors);
     normalize_timestamps(event, config, &mut errors);
     normalize_ip_addresses(event, config.client_ip);
     normalize_user(event);
-    normalize_attributes(event, &mut errors);
+    normalize_attributes(event, &mut errors, &mut meta);
     normalize_defaults(event, config, &mut errors);
-    normalize_breadcrumbs(event);
-    normalize_stacktraces(event);
+    normalize_breadcrumbs(event, &mut meta);
+    move_event_stacktrace(event);
+    normalize_stacktraces(event, &mut errors, &mut meta);
     normalize_exceptions(event, &mut errors);
     normalize_request(event);
-    normalize_contexts(event);
+    normalize_contexts(event, &mut errors);
+    transaction::normalize_transaction(event, &mut errors, &mut meta);
+    transaction::normalize_measurements(
+        event,
+        config.max_custom_measurements,
+        &mut errors,
+        &mut meta,
+    );
+    transaction::normalize_breakdowns(event, &config.span_ops_breakdown);
+    // Relay trims; Sentry derives its tags from what Relay sends.
+    trim::Trimmer::new(&mut meta).trim_event(event);
     normalize_tags(event, &mut errors);
+    trim::Trimmer::new(&mut meta).trim_tags(event);
 
     if let Some(key_id) = &config.key_id {
         event
@@ -222,19 +300,8 @@ pub fn normalize_event(event: &mut Event, config: &NormalizeConfig) -> Result<()
 
     store_metadata(event);
     event.other.insert("errors".into(), Value::Array(errors.0));
-    Ok(())
-}
-
-fn validate_transaction(event: &Event) -> Result<(), NormalizeError> {
-    let (Some(start), Some(end)) = (event.start_timestamp, event.timestamp) else {
-        return Err(NormalizeError::InvalidTransaction(
-            "timestamp and start_timestamp are required",
-        ));
-    };
-    if end < start {
-        return Err(NormalizeError::InvalidTransaction(
-            "end timestamp is smaller than start timestamp",
-        ));
+    if let Some(meta) = meta.into_value() {
+        event.other.insert("_meta".into(), meta);
     }
     Ok(())
 }
@@ -477,7 +544,7 @@ fn trimmed(value: &mut Option<String>) {
     }
 }
 
-fn normalize_attributes(event: &mut Event, errors: &mut Errors) {
+fn normalize_attributes(event: &mut Event, errors: &mut Errors, meta: &mut MetaTree) {
     trimmed(&mut event.release);
     if let Some(release) = &event.release {
         if !is_valid_release(release) {
@@ -496,47 +563,92 @@ fn normalize_attributes(event: &mut Event, errors: &mut Errors) {
         }
     }
     trimmed(&mut event.dist);
-    if event
-        .dist
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DIST_LENGTH)
-    {
-        errors.push(
-            "value_too_long",
-            "dist",
-            event.dist.take().map(Value::String),
-        );
+    if let Some(dist) = &event.dist {
+        if dist.chars().count() > MAX_DIST_LENGTH {
+            errors.push(
+                "value_too_long",
+                "dist",
+                event.dist.take().map(Value::String),
+            );
+        } else if let Some(c) = dist
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            let reason = format!("invalid character {c:?}");
+            let value = event.dist.take().map(Value::String);
+            errors.push_reason("invalid_data", "dist", value, &reason);
+        }
     }
     trimmed(&mut event.transaction);
     trimmed(&mut event.server_name);
     trimmed(&mut event.culprit);
+    if event
+        .logger
+        .as_ref()
+        .is_some_and(|l| l.contains(['\r', '\n']))
+    {
+        let value = event.logger.take().map(Value::String);
+        errors.push_reason("invalid_data", "logger", value, "invalid character");
+    }
     if let Some(logger) = &mut event.logger {
-        let t = logger.trim();
-        let count = t.chars().count();
-        *logger = if count > MAX_LOGGER_LENGTH {
-            // Keep the end, the most specific part of a dotted name.
-            let tail: String = t.chars().skip(count - (MAX_LOGGER_LENGTH - 1)).collect();
-            format!("*{tail}")
-        } else {
-            t.to_owned()
-        };
+        shorten_logger(logger, meta);
     }
 }
 
-/// Relay's release rules: at most 200 characters, no line breaks, tabs or
-/// slashes, not `.`, `..` or `latest`.
+/// Relay's logger rules: trimmed; over 64 characters, the end is kept (the
+/// most specific part of a dotted name), without a partial word, after a
+/// `*`. Each change is a remark in `_meta`.
+fn shorten_logger(logger: &mut String, meta: &mut MetaTree) {
+    let root = Path::ROOT;
+    let path = root.key("logger");
+    let trimmed = logger.trim();
+    let len = trimmed.chars().count();
+    if len <= MAX_LOGGER_LENGTH {
+        if trimmed.len() != logger.len() {
+            let original = logger.chars().count();
+            if trimmed.is_empty() {
+                meta.add_remark(&path, "@logger:remove", "x", Some((0, original)));
+            } else {
+                meta.add_remark(&path, "@logger:trim", "s", None);
+            }
+            meta.set_len(&path, original);
+            *logger = trimmed.to_owned();
+        }
+        return;
+    }
+    let original = logger.chars().count();
+    // Room for the `*`.
+    let cut = len - (MAX_LOGGER_LENGTH - 1);
+    let mut kept = trimmed
+        .char_indices()
+        .nth(cut)
+        .map_or("", |(i, _)| &trimmed[i..]);
+    let cut_in_word = trimmed.chars().nth(cut - 1).is_some_and(|c| c != '.');
+    if cut_in_word {
+        if let Some(dot) = kept.find('.') {
+            kept = &kept[dot..];
+        }
+    }
+    let removed = len - kept.chars().count();
+    meta.add_remark(&path, "@logger:replace", "s", Some((0, removed)));
+    meta.set_len(&path, original);
+    *logger = format!("*{kept}");
+}
+
+/// Sentry's release rules: at most 200 bytes, no line breaks, tabs, form
+/// feeds or slashes, not `.`, `..` or `latest`.
 fn is_valid_release(release: &str) -> bool {
-    release.chars().count() <= MAX_RELEASE_LENGTH
-        && !release.contains(['\r', '\n', '\t', '\x0b', '\x0c', '/', '\\'])
+    release.len() <= MAX_RELEASE_LENGTH
+        && !release.contains(['\r', '\n', '\t', '\x0c', '/'])
         && !matches!(release, "." | "..")
         && !release.eq_ignore_ascii_case("latest")
 }
 
-/// Relay's environment rules: at most 64 characters, no line breaks or
-/// slashes, not `.`, `..` or `none`.
+/// Sentry's environment rules: at most 64 bytes, no line breaks, tabs,
+/// form feeds or slashes, not `.`, `..` or `none`.
 fn is_valid_environment(environment: &str) -> bool {
-    environment.chars().count() <= MAX_ENVIRONMENT_LENGTH
-        && !environment.contains(['\r', '\n', '\x0c', '/'])
+    environment.len() <= MAX_ENVIRONMENT_LENGTH
+        && !environment.contains(['\r', '\n', '\t', '\x0c', '/'])
         && !matches!(environment, "." | "..")
         && !environment.eq_ignore_ascii_case("none")
 }
@@ -575,8 +687,17 @@ fn sdk_from_client(client: &str) -> Option<ClientSdkInfo> {
     })
 }
 
-fn normalize_breadcrumbs(event: &mut Event) {
+/// The last [`MAX_BREADCRUMBS`] breadcrumbs, each with a type (`default`)
+/// and a level (`info`).
+fn normalize_breadcrumbs(event: &mut Event, meta: &mut MetaTree) {
     if let Some(breadcrumbs) = &mut event.breadcrumbs {
+        let count = breadcrumbs.values.len();
+        if count > MAX_BREADCRUMBS {
+            breadcrumbs.values.drain(..count - MAX_BREADCRUMBS);
+            let root = Path::ROOT;
+            let path = root.key("breadcrumbs");
+            meta.set_len(&path.key("values"), count);
+        }
         for b in &mut breadcrumbs.values {
             if b.ty.as_deref().is_none_or(str::is_empty) {
                 b.ty = Some("default".into());
@@ -588,27 +709,96 @@ fn normalize_breadcrumbs(event: &mut Event) {
 
 // --- stack traces and exceptions ---------------------------------------------
 
-fn normalize_stacktraces(event: &mut Event) {
-    let mut stacks: Vec<&mut Stacktrace> = Vec::new();
-    stacks.extend(event.stacktrace.as_mut());
+/// A lone exception takes the event's stack trace (Relay).
+fn move_event_stacktrace(event: &mut Event) {
+    let Some(exceptions) = &mut event.exception else {
+        return;
+    };
+    if let [exception] = exceptions.values.as_mut_slice() {
+        if exception.stacktrace.is_none() && event.stacktrace.is_some() {
+            exception.stacktrace = event.stacktrace.take();
+        }
+    }
+}
+
+/// Every stack trace: frames without any data are removed, and stack
+/// traces left without frames; the others' frames are normalized (raw
+/// stack traces are kept as sent, but for empty frames).
+fn normalize_stacktraces(event: &mut Event, errors: &mut Errors, meta: &mut MetaTree) {
+    let root = Path::ROOT;
+    normalize_stacktrace(
+        &mut event.stacktrace,
+        true,
+        &root.key("stacktrace"),
+        errors,
+        meta,
+    );
     if let Some(exceptions) = &mut event.exception {
-        stacks.extend(
-            exceptions
-                .values
-                .iter_mut()
-                .filter_map(|e| e.stacktrace.as_mut()),
-        );
+        let values = root.key("exception");
+        let values = values.key("values");
+        for (i, exception) in exceptions.values.iter_mut().enumerate() {
+            let path = values.index(i);
+            normalize_stacktrace(
+                &mut exception.stacktrace,
+                true,
+                &path.key("stacktrace"),
+                errors,
+                meta,
+            );
+            normalize_stacktrace(
+                &mut exception.raw_stacktrace,
+                false,
+                &path.key("raw_stacktrace"),
+                errors,
+                meta,
+            );
+        }
     }
     if let Some(threads) = &mut event.threads {
-        stacks.extend(
-            threads
-                .values
-                .iter_mut()
-                .filter_map(|t| t.stacktrace.as_mut()),
-        );
+        let values = root.key("threads");
+        let values = values.key("values");
+        for (i, thread) in threads.values.iter_mut().enumerate() {
+            let path = values.index(i);
+            normalize_stacktrace(
+                &mut thread.stacktrace,
+                true,
+                &path.key("stacktrace"),
+                errors,
+                meta,
+            );
+        }
     }
-    for stack in stacks {
+}
+
+fn normalize_stacktrace(
+    stacktrace: &mut Option<Stacktrace>,
+    normalize_frames: bool,
+    path: &Path<'_>,
+    errors: &mut Errors,
+    meta: &mut MetaTree,
+) {
+    let Some(stack) = stacktrace else {
+        return;
+    };
+    if normalize_frames {
         stack.frames.iter_mut().for_each(normalize_frame);
+    }
+    let frames = path.key("frames");
+    let empty = Frame::default();
+    if stack.frames.contains(&empty) {
+        let count = stack.frames.len();
+        stack.frames.retain(|f| *f != empty);
+        meta.set_len(&frames, count);
+    }
+    if stack.frames.is_empty() {
+        // Relay: `frames` must not be empty.
+        errors.push_reason(
+            "invalid_data",
+            &frames.dotted(),
+            None,
+            "expected a non-empty value",
+        );
+        *stacktrace = None;
     }
 }
 
@@ -646,14 +836,12 @@ fn normalize_frame(frame: &mut Frame) {
     }
 }
 
-/// The path of an absolute URL, unless it is empty or `/`.
+/// The path of a web or file URL, unless it is empty or `/` (Relay: only
+/// `http:`, `https:`, `file:` and `applewebdata:` URLs; `app:///x` and
+/// `webpack:///x` stay as they are).
 fn url_path(url: &str) -> Option<&str> {
     let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    {
+    if !matches!(scheme, "http" | "https" | "file" | "applewebdata") {
         return None;
     }
     let path = &rest[rest.find('/')?..];
@@ -665,14 +853,6 @@ fn normalize_exceptions(event: &mut Event, errors: &mut Errors) {
     let Some(exceptions) = &mut event.exception else {
         return;
     };
-    // A lone exception takes the event's stack trace.
-    if exceptions.values.len() == 1 && event.stacktrace.is_some() {
-        if let Some(exception) = exceptions.values.first_mut() {
-            if exception.stacktrace.is_none() {
-                exception.stacktrace = event.stacktrace.take();
-            }
-        }
-    }
     let mut index = 0;
     exceptions.values.retain_mut(|exception| {
         let i = index;
@@ -686,11 +866,10 @@ fn normalize_exceptions(event: &mut Event, errors: &mut Errors) {
             }
         }
         if empty(&exception.ty) && empty(&exception.value) {
-            errors.push(
-                "missing_attribute",
-                &format!("exception.values.{i}"),
-                Some(json!({"attribute": "type or value"})),
-            );
+            errors.push("missing_attribute", &format!("exception.values.{i}"), None);
+            if let Some(Value::Object(error)) = errors.0.last_mut() {
+                error.insert("attribute".into(), Value::from("type or value"));
+            }
             return false;
         }
         if let Some(mechanism) = &mut exception.mechanism {
@@ -747,8 +926,9 @@ fn normalize_request(event: &mut Event) {
 
 /// Relay fills the `runtime`, `os` and `browser` fields of those contexts
 /// with `"<name> <version>"`; Sentry makes its tags from them.
-fn normalize_contexts(event: &mut Event) {
+fn normalize_contexts(event: &mut Event, errors: &mut Errors) {
     crate::user_agent::normalize_user_agent(event);
+    transaction::normalize_trace_context(event, errors);
     let Some(contexts) = &mut event.contexts else {
         return;
     };
@@ -830,13 +1010,11 @@ fn normalize_tags(event: &mut Event, errors: &mut Errors) {
             tags.push((key.to_owned(), value.to_owned()));
         }
     }
-    // Relay moves these into tags; they get the tag rules too, or a second
-    // pass would drop what the first kept.
-    let mut replace = |tags: &mut Vec<(String, String)>, key: &str, value: String| {
+    // Relay moves these into tags after checking the tags; trimming cuts
+    // them to the tag length afterwards.
+    let replace = |tags: &mut Vec<(String, String)>, key: &str, value: String| {
         let value = value.trim();
-        if value.chars().count() > MAX_TAG_VALUE_LENGTH {
-            errors.push("value_too_long", key, Some(Value::String(value.to_owned())));
-        } else if !value.is_empty() {
+        if !value.is_empty() {
             match tags.iter_mut().find(|(k, _)| k == key) {
                 Some(slot) => slot.1 = value.to_owned(),
                 None => tags.push((key.to_owned(), value.to_owned())),
@@ -995,6 +1173,10 @@ mod tests {
         Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
     }
 
+    static TRACE: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+        || json!({"trace_id": "4c79f60c11214eb38604f4ae0781bfb2", "span_id": "fa90fdead5f74053"}),
+    );
+
     fn normalized(value: Value, config: &NormalizeConfig) -> Value {
         let mut event: Event = serde_json::from_value(value).unwrap();
         normalize_event(&mut event, config).unwrap();
@@ -1073,7 +1255,7 @@ mod tests {
     fn timestamps_out_of_range() {
         let config = NormalizeConfig::new(now());
         let e = normalized(
-            json!({"type": "transaction", "transaction": "t", "start_timestamp": ts(-40 * 86400 - 5), "timestamp": ts(-40 * 86400)}),
+            json!({"type": "transaction", "transaction": "t", "start_timestamp": ts(-40 * 86400 - 5), "timestamp": ts(-40 * 86400), "contexts": {"trace": TRACE.clone()}}),
             &config,
         );
         assert_eq!(e["timestamp"], ts(0));
@@ -1308,5 +1490,414 @@ mod tests {
             Some("only %s")
         );
         assert_eq!(format_message("{", &json!(["x"])), None);
+    }
+
+    fn transaction(extra: Value) -> Value {
+        let mut t = json!({
+            "type": "transaction",
+            "transaction": "/checkout",
+            "start_timestamp": ts(-5),
+            "timestamp": ts(0),
+            "contexts": {"trace": TRACE.clone()},
+        });
+        t.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        t
+    }
+
+    fn rejection(value: Value) -> &'static str {
+        let mut event: Event = serde_json::from_value(value).unwrap();
+        let before = event.clone();
+        match normalize_event(&mut event, &NormalizeConfig::new(now())) {
+            Err(NormalizeError::InvalidTransaction(reason)) => {
+                assert_eq!(event, before, "a rejected event is unchanged");
+                reason
+            }
+            other => panic!("not rejected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn release_and_environment_rules() {
+        // Sentry's release parser: bytes, not characters.
+        assert!(is_valid_release(&"r".repeat(200)));
+        assert!(!is_valid_release(&"é".repeat(101)));
+        for bad in [
+            "latest", "LATEST", ".", "..", "a/b", "a\nb", "a\tb", "a\x0cb",
+        ] {
+            assert!(!is_valid_release(bad), "{bad:?}");
+        }
+        for good in ["1.0", "app@1.0+build", "a\\b", "..."] {
+            assert!(is_valid_release(good), "{good:?}");
+        }
+        assert!(is_valid_environment(&"e".repeat(64)));
+        assert!(!is_valid_environment(&"e".repeat(65)));
+        for bad in ["none", "None", ".", "..", "a/b", "a\tb"] {
+            assert!(!is_valid_environment(bad), "{bad:?}");
+        }
+        let e = normalized(
+            json!({"dist": "build 7", "release": "a/b", "environment": "NONE"}),
+            &NormalizeConfig::new(now()),
+        );
+        assert!(e.get("dist").is_none() && e.get("release").is_none());
+        assert_eq!(
+            e["errors"],
+            json!([
+                {"type": "invalid_data", "name": "release", "value": "a/b"},
+                {"type": "invalid_data", "name": "environment", "value": "NONE"},
+                {"type": "invalid_data", "name": "dist", "value": "build 7", "reason": "invalid character ' '"}
+            ])
+        );
+    }
+
+    #[test]
+    fn loggers() {
+        let logger = |name: &str| {
+            let e = normalized(json!({"logger": name}), &NormalizeConfig::new(now()));
+            (e["logger"].clone(), e.get("_meta").cloned())
+        };
+        // Relay's examples: the end is kept, without a partial word.
+        let (name, meta) =
+            logger("this_is-exactly-the_max_len.012345678901234567890123456789012345");
+        assert_eq!(
+            name,
+            "this_is-exactly-the_max_len.012345678901234567890123456789012345"
+        );
+        assert!(meta.is_none());
+        let (name, meta) = logger(
+            "this.is.a.very.long.prefix.foobarbazqux.this_part-is-kept.this_right_here-is_a-very_long_word",
+        );
+        assert_eq!(
+            name,
+            "*.this_part-is-kept.this_right_here-is_a-very_long_word"
+        );
+        assert_eq!(
+            meta.unwrap(),
+            json!({"logger": {"": {"rem": [["@logger:replace", "s", 0, 39]], "len": 93}}})
+        );
+        let (name, _) = logger(&"w".repeat(80));
+        assert_eq!(name, format!("*{}", "w".repeat(63)));
+        let (name, meta) = logger("  padded  ");
+        assert_eq!(name, "padded");
+        assert_eq!(
+            meta.unwrap(),
+            json!({"logger": {"": {"rem": [["@logger:trim", "s"]], "len": 10}}})
+        );
+        let e = normalized(json!({"logger": "a\nb"}), &NormalizeConfig::new(now()));
+        assert_eq!(e["logger"], "");
+        assert_eq!(e["errors"][0]["name"], "logger");
+    }
+
+    #[test]
+    fn breadcrumb_limit() {
+        let crumbs: Vec<Value> = (0..120)
+            .map(|i| json!({"message": i.to_string()}))
+            .collect();
+        let e = normalized(json!({"breadcrumbs": crumbs}), &NormalizeConfig::new(now()));
+        let values = e["breadcrumbs"]["values"].as_array().unwrap();
+        assert_eq!(values.len(), MAX_BREADCRUMBS);
+        assert_eq!(values[0]["message"], "20");
+        assert_eq!(values[99]["message"], "119");
+        assert_eq!(
+            e["_meta"],
+            json!({"breadcrumbs": {"values": {"": {"len": 120}}}})
+        );
+    }
+
+    #[test]
+    fn empty_frames_and_stack_traces() {
+        let e = normalized(
+            json!({
+                "exception": {"values": [
+                    {"type": "A", "stacktrace": {"frames": [{}, {"function": "f"}, {"function": "?"}]}},
+                    {"type": "B", "stacktrace": {"frames": []}, "raw_stacktrace": {"frames": [{}]}}
+                ]},
+                "threads": {"values": [{"id": 1, "stacktrace": {"frames": [{}]}}]}
+            }),
+            &NormalizeConfig::new(now()),
+        );
+        let a = &e["exception"]["values"][0];
+        assert_eq!(a["stacktrace"]["frames"], json!([{"function": "f"}]));
+        let b = &e["exception"]["values"][1];
+        assert!(b.get("stacktrace").is_none() && b.get("raw_stacktrace").is_none());
+        assert!(e["threads"]["values"][0].get("stacktrace").is_none());
+        assert_eq!(
+            e["_meta"],
+            json!({"exception": {"values": {
+                "0": {"stacktrace": {"frames": {"": {"len": 3}}}},
+                "1": {"raw_stacktrace": {"frames": {"": {"len": 1}}}}
+            }}, "threads": {"values": {"0": {"stacktrace": {"frames": {"": {"len": 1}}}}}}})
+        );
+        let names: Vec<&str> = e["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "exception.values.1.stacktrace.frames",
+                "exception.values.1.raw_stacktrace.frames",
+                "threads.values.0.stacktrace.frames"
+            ]
+        );
+        assert_eq!(e["errors"][0]["reason"], "expected a non-empty value");
+    }
+
+    #[test]
+    fn file_names_from_urls() {
+        assert_eq!(url_path("https://a.test/x.js?v=1"), Some("/x.js"));
+        assert_eq!(url_path("file:///tmp/x.py"), Some("/tmp/x.py"));
+        assert_eq!(url_path("http://a.test/"), None);
+        assert_eq!(url_path("app:///index.bundle"), None);
+        assert_eq!(url_path("webpack:///./app/index.jsx"), None);
+    }
+
+    #[test]
+    fn invalid_transactions_are_rejected() {
+        assert_eq!(
+            rejection(json!({"type": "transaction", "timestamp": ts(0)})),
+            "start_timestamp hard-required for transaction events"
+        );
+        assert_eq!(
+            rejection(json!({"type": "transaction", "start_timestamp": ts(0)})),
+            "timestamp hard-required for transaction events"
+        );
+        let mut t = transaction(json!({}));
+        t["contexts"] = json!({});
+        assert_eq!(rejection(t), "missing valid trace context");
+        let mut t = transaction(json!({}));
+        t["contexts"]["trace"]["trace_id"] = json!("nope");
+        assert_eq!(rejection(t), "trace context is missing trace_id");
+        let mut t = transaction(json!({}));
+        t["contexts"]["trace"]["span_id"] = json!(null);
+        assert_eq!(rejection(t), "trace context is missing span_id");
+        let span = json!({"span_id": "fa90fdead5f74052", "trace_id": TRACE["trace_id"], "start_timestamp": ts(-2), "timestamp": ts(-1)});
+        for (field, value, reason) in [
+            ("timestamp", Value::Null, "span is missing timestamp"),
+            (
+                "start_timestamp",
+                Value::Null,
+                "span is missing start_timestamp",
+            ),
+            (
+                "start_timestamp",
+                json!(ts(0)),
+                "end timestamp is smaller than start timestamp",
+            ),
+            ("trace_id", Value::Null, "span is missing trace_id"),
+            ("span_id", json!("123"), "span is missing span_id"),
+        ] {
+            let mut bad = span.clone();
+            bad[field] = value;
+            assert_eq!(
+                rejection(transaction(json!({"spans": [span, bad]}))),
+                reason
+            );
+        }
+    }
+
+    #[test]
+    fn transactions() {
+        let e = normalized(
+            transaction(json!({
+                "transaction": "",
+                "contexts": {"trace": {
+                    "trace_id": "4C79F60C-1121-4EB3-8604-F4AE0781BFB2",
+                    "span_id": "FA90FDEAD5F74053",
+                    "status": "success"
+                }},
+                "spans": [
+                    {"span_id": "fa90fdead5f74052", "parent_span_id": "fa90fdead5f74053", "trace_id": TRACE["trace_id"], "start_timestamp": ts(-4), "timestamp": ts(-2), "status": "bogus"},
+                    {"span_id": "fa90fdead5f74051", "parent_span_id": "fa90fdead5f74053", "trace_id": TRACE["trace_id"], "start_timestamp": ts(-3), "timestamp": ts(-1), "op": "db.query"}
+                ]
+            })),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["transaction"], "<unlabeled transaction>");
+        assert_eq!(e["transaction_info"], json!({"source": "unknown"}));
+        let trace = &e["contexts"]["trace"];
+        assert_eq!(trace["trace_id"], "4c79f60c11214eb38604f4ae0781bfb2");
+        assert_eq!(trace["span_id"], "fa90fdead5f74053");
+        assert_eq!(trace["status"], "ok");
+        assert_eq!(trace["op"], "default");
+        assert_eq!(trace["exclusive_time"], json!(2000.0));
+        let spans = e["spans"].as_array().unwrap();
+        assert_eq!(spans[0]["op"], "default");
+        assert!(spans[0].get("status").is_none());
+        assert_eq!(spans[0]["exclusive_time"], json!(2000.0));
+        assert_eq!(
+            e["errors"],
+            json!([{"type": "invalid_data", "name": "spans.0.status", "value": "bogus", "reason": "expected a trace status"}])
+        );
+        assert_eq!(
+            e["breakdowns"]["span_ops"]["ops.db"],
+            json!({"value": 2000.0, "unit": "millisecond"})
+        );
+        // Every operation counts in the total, each on its own.
+        assert_eq!(
+            e["breakdowns"]["span_ops"]["total.time"],
+            json!({"value": 4000.0, "unit": "millisecond"})
+        );
+
+        // URL names lose their identifiers; the name before is in `_meta`.
+        let e = normalized(
+            transaction(
+                json!({"transaction": "/orders/4242/items", "transaction_info": {"source": "url"}}),
+            ),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["transaction"], "/orders/*/items");
+        assert_eq!(e["transaction_info"]["source"], "sanitized");
+        assert_eq!(e["_meta"]["transaction"][""]["val"], "/orders/4242/items");
+        // Browser SDKs without a source send raw URLs.
+        let e = normalized(
+            transaction(
+                json!({"transaction": "/orders/4242", "sdk": {"name": "sentry.javascript.browser", "version": "8.0.0"}}),
+            ),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["transaction"], "/orders/*");
+        assert_eq!(e["transaction_info"]["source"], "sanitized");
+        let e = normalized(
+            transaction(json!({"transaction": "/orders/4242"})),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["transaction"], "/orders/4242");
+        assert_eq!(e["transaction_info"]["source"], "unknown");
+    }
+
+    #[test]
+    fn trace_context_of_errors() {
+        let e = normalized(
+            json!({"contexts": {"trace": {"trace_id": "x", "status": 5}}}),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(
+            e["contexts"]["trace"],
+            json!({"trace_id": "x", "status": "not_found"})
+        );
+        let e = normalized(
+            json!({"contexts": {"trace": {"status": "weird"}}}),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(e["contexts"]["trace"]["status"], "unknown");
+        assert_eq!(e["errors"][0]["name"], "contexts.trace.status");
+    }
+
+    #[test]
+    fn measurements() {
+        // Relay's examples: derived rates, and the custom measurement limit.
+        let e = normalized(
+            transaction(json!({"measurements": {
+                "frames_slow": {"value": 1},
+                "frames_frozen": {"value": 2},
+                "frames_total": {"value": 4},
+                "stall_total_time": {"value": 4000, "unit": "millisecond"},
+                "LCP": {"value": 420.5},
+                "app.start.cold": {"value": 900_000},
+                "app.start.warm": {"value": 1200}
+            }})),
+            &NormalizeConfig::new(now()),
+        );
+        assert_eq!(
+            e["measurements"],
+            json!({
+                "app_start_warm": {"value": 1200.0, "unit": "millisecond"},
+                "frames_frozen": {"value": 2.0, "unit": "none"},
+                "frames_frozen_rate": {"value": 0.5, "unit": "ratio"},
+                "frames_slow": {"value": 1.0, "unit": "none"},
+                "frames_slow_rate": {"value": 0.25, "unit": "ratio"},
+                "frames_total": {"value": 4.0, "unit": "none"},
+                "lcp": {"value": 420.5, "unit": "millisecond"},
+                "stall_percentage": {"value": 0.8, "unit": "ratio"},
+                "stall_total_time": {"value": 4000.0, "unit": "millisecond"}
+            })
+        );
+        let config = NormalizeConfig {
+            max_custom_measurements: Some(2),
+            ..NormalizeConfig::new(now())
+        };
+        let e = normalized(
+            transaction(json!({"measurements": {
+                "my_custom_measurement_1": {"value": 123},
+                "frames_frozen": {"value": 666, "unit": "invalid_unit"},
+                "frames_slow": {"value": 1},
+                "my_custom_measurement_3": {"value": 456},
+                "my_custom_measurement_2": {"value": 789},
+                "bad name": {"value": 1},
+                "fp": {"value": "im a first paint"}
+            }})),
+            &config,
+        );
+        assert_eq!(
+            e["measurements"],
+            json!({
+                "frames_slow": {"value": 1.0, "unit": "none"},
+                "my_custom_measurement_1": {"value": 123.0, "unit": "none"},
+                "my_custom_measurement_2": {"value": 789.0, "unit": "none"}
+            })
+        );
+        assert_eq!(
+            e["_meta"]["measurements"],
+            json!({
+                "": {
+                    "err": [
+                        ["invalid_data", {"reason": "measurement name 'bad name' can contain only characters a-z0-9._"}],
+                        ["invalid_data", {"reason": "Too many measurements: my_custom_measurement_3"}]
+                    ],
+                    "val": {"my_custom_measurement_3": {"value": 456.0, "unit": "none"}}
+                },
+                "fp": {"": {
+                    "err": [["invalid_data", {"reason": "expected a floating point number"}]],
+                    "val": {"value": "im a first paint"}
+                }}
+            })
+        );
+        assert_eq!(e["errors"].as_array().unwrap().len(), 3);
+        // Only transactions have measurements.
+        let e = normalized(
+            json!({"measurements": {"lcp": {"value": 1}}}),
+            &NormalizeConfig::new(now()),
+        );
+        assert!(e.get("measurements").is_none());
+    }
+
+    #[test]
+    fn trimming_is_recorded_in_meta() {
+        let e = normalized(
+            json!({
+                "server_name": "s".repeat(230),
+                "culprit": "c".repeat(201),
+                "extra": {"big": "x".repeat(20_000)},
+                "_meta": {"extra": {"big": {"": {"rem": [["@password:filter", "s", 0, 10]], "len": 3}}}}
+            }),
+            &NormalizeConfig::new(now()),
+        );
+        let tag = e["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|t| t[0] == "server_name")
+            .unwrap();
+        assert_eq!(e["tags"][tag][1].as_str().unwrap().len(), 200);
+        assert_eq!(
+            e["_meta"]["tags"][tag.to_string()]["1"][""],
+            json!({"rem": [["!limit", "s", 197, 200]], "len": 230})
+        );
+        // What the event came with stays; a remark past the cut would not.
+        assert_eq!(
+            e["_meta"]["extra"]["big"][""],
+            json!({"rem": [["@password:filter", "s", 0, 10], ["!limit", "s", 16381, 16384]], "len": 3})
+        );
+        assert_eq!(e["extra"]["big"].as_str().unwrap().len(), 16384);
+        assert_eq!(e["culprit"].as_str().unwrap().len(), 200);
+        assert_eq!(
+            e["_meta"]["culprit"][""],
+            json!({"rem": [["!limit", "s", 197, 200]], "len": 201})
+        );
+        assert!(e["errors"].as_array().unwrap().is_empty());
     }
 }

@@ -1,12 +1,12 @@
 //! [`PiiConfig`] compiled for scrubbing: selectors parsed, rules resolved,
 //! regexes built.
 
-use regex::{Regex, RegexBuilder, RegexSet};
+use regex::{Regex, RegexBuilder};
 
 use super::PiiError;
 use super::config::{PiiConfig, Redaction, RuleType};
-use super::rules::{Matcher, builtin, matchers};
-use super::selector::Selector;
+use super::rules::{KeyCache, Matcher, builtin, matchers};
+use super::selector::{KeyFilter, Path, Pii, Selector};
 
 /// How deep `alias` and `multiple` rules may refer to each other.
 const MAX_RULE_DEPTH: usize = 16;
@@ -34,14 +34,20 @@ pub(crate) struct CompiledRule {
 /// Rules and where they apply.
 #[derive(Debug)]
 pub(crate) struct Application {
-    pub(crate) selector: Selector,
+    selector: Selector,
+    /// Rules out most values quickly when the selector names their keys.
+    key_filter: Option<KeyFilter>,
+    /// Whether the selector may select values only named selectors apply
+    /// to.
+    named_only: bool,
+    /// Keys every selected value has above it, as in [`Path::keys`].
+    required_keys: u64,
     pub(crate) rules: Vec<CompiledRule>,
-    /// For each rule looking into strings, its index; and a set of their
-    /// patterns to check them all at once.
-    pub(crate) value_rules: Vec<usize>,
-    pub(crate) prefilter: Option<RegexSet>,
-    /// Whether a rule applies by key or to anything (so to containers).
-    pub(crate) applies_to_containers: bool,
+    /// The [`Needs`](super::prefilter::Needs) bits of the rules that look
+    /// into strings: a string meeting none is left to the other rules.
+    pub(crate) needs: u32,
+    /// The rules that apply by key or to anything, by index.
+    key_rules: Vec<usize>,
 }
 
 /// A [`PiiConfig`] ready to scrub events: build it once per project config
@@ -63,7 +69,7 @@ impl CompiledPiiConfig {
             for id in rule_ids {
                 resolve(config, id, None, None, 0, &mut rules)?;
             }
-            applications.push(Application::new(selector, rules)?);
+            applications.push(Application::new(selector, rules));
         }
         Ok(CompiledPiiConfig {
             applications,
@@ -83,44 +89,54 @@ impl CompiledPiiConfig {
 }
 
 impl Application {
-    pub(crate) fn new(selector: Selector, rules: Vec<CompiledRule>) -> Result<Self, PiiError> {
-        let mut value_rules = Vec::new();
-        let mut patterns = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
-            let pattern = match &rule.matcher {
-                Matcher::Value(m) => m.prefilter(),
-                Matcher::KeyValue(re) => re.as_str(),
-                Matcher::Anything | Matcher::Key(_) => continue,
-            };
-            value_rules.push(i);
-            patterns.push(pattern);
-        }
-        let prefilter = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                regex::RegexSetBuilder::new(&patterns)
-                    .size_limit(MAX_REGEX_SIZE * 8)
-                    .build()
-                    .map_err(|e| PiiError::InvalidPattern {
-                        pattern: patterns.join(" | "),
-                        reason: e.to_string(),
-                    })?,
-            )
-        };
-        let applies_to_containers = rules.iter().any(|r| {
-            matches!(
-                r.matcher,
-                Matcher::Anything | Matcher::Key(_) | Matcher::KeyValue(_)
-            )
-        });
-        Ok(Application {
+    pub(crate) fn new(selector: Selector, rules: Vec<CompiledRule>) -> Self {
+        let needs = rules
+            .iter()
+            .filter_map(|r| r.matcher.needs())
+            .fold(0, |bits, n| bits | n.bit());
+        Application {
+            key_filter: selector.key_filter(),
+            named_only: selector.may_select_named_only(),
+            required_keys: selector.required_keys(),
             selector,
+            needs,
+            key_rules: (0..rules.len())
+                .filter(|i| {
+                    matches!(
+                        rules[*i].matcher,
+                        Matcher::Anything | Matcher::Key(_) | Matcher::KeyValue(_)
+                    )
+                })
+                .collect(),
             rules,
-            value_rules,
-            prefilter,
-            applies_to_containers,
-        })
+        }
+    }
+
+    /// A quick test that the selector may select the value at `path`:
+    /// when false, nothing of this application applies to it.
+    pub(crate) fn may_select(&self, path: &Path<'_>) -> bool {
+        (self.named_only || path.pii != Pii::Maybe)
+            && path.keys & self.required_keys == self.required_keys
+            && self.key_filter.is_none_or(|f| f.may_match(path))
+    }
+
+    /// Whether the selector selects the value at `path` (which
+    /// [`Application::may_select`]).
+    pub(crate) fn selects(&self, path: &Path<'_>) -> bool {
+        self.selector.matches(path)
+    }
+
+    /// Whether a rule applies by key or to anything (so to containers).
+    pub(crate) fn applies_to_containers(&self) -> bool {
+        !self.key_rules.is_empty()
+    }
+
+    /// The first rule taking the whole value at `key` because of its key.
+    pub(crate) fn rule_for_key(&self, key: &str, keys: &mut KeyCache) -> Option<&CompiledRule> {
+        self.key_rules
+            .iter()
+            .map(|i| &self.rules[*i])
+            .find(|r| r.matcher.takes_key(key, keys))
     }
 }
 

@@ -66,6 +66,7 @@ mod compiled;
 mod config;
 mod hash;
 mod legacy;
+mod prefilter;
 mod rules;
 mod scrub;
 mod selector;
@@ -131,7 +132,28 @@ pub enum PiiError {
 /// # Ok::<(), sentry_relay_core::pii::PiiError>(())
 /// ```
 pub fn scrub_event(event: &mut Value, config: &CompiledPiiConfig) -> Result<(), PiiError> {
-    scrub::scrub(event, config)
+    scrub::scrub(event, std::slice::from_ref(config))
+}
+
+/// Scrubs `event` with each of `configs` in turn, as [`scrub_event`] with
+/// one after the other would, but walking the event once.
+///
+/// ```
+/// use sentry_relay_core::pii::{CompiledPiiConfig, DataScrubbingConfig, PiiConfig, scrub_event_with};
+/// use serde_json::json;
+///
+/// let advanced: PiiConfig = serde_json::from_value(json!({
+///     "applications": {"extra.order": ["@anything:remove"]}
+/// })).unwrap();
+/// let simple = DataScrubbingConfig::new_default().to_pii_config().unwrap();
+/// let configs = [CompiledPiiConfig::new(&advanced)?, CompiledPiiConfig::new(&simple)?];
+/// let mut event = json!({"extra": {"order": "o-1", "db_password": "hunter2"}});
+/// scrub_event_with(&mut event, &configs)?;
+/// assert_eq!(event["extra"], json!({"order": null, "db_password": "[Filtered]"}));
+/// # Ok::<(), sentry_relay_core::pii::PiiError>(())
+/// ```
+pub fn scrub_event_with(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<(), PiiError> {
+    scrub::scrub(event, configs)
 }
 
 #[cfg(test)]

@@ -6,11 +6,16 @@ use std::ops::Range;
 use regex::Regex;
 
 use super::config::{Redaction, RuleSpec, RuleType};
+use super::prefilter::{FastKey, Needs, scan_keys};
 
 /// Keys whose values are passwords or similar secrets.
 pub(crate) const PASSWORD_KEY_PATTERN: &str = r"(?i)(?:password|secret|passwd|api[-_]key|apikey|auth|credentials|mysql_pwd|privatekey|private[-_]key|token\S*[:=]|^otp$|^two[-_]factor$)";
 /// Keys whose (string) values are tokens.
 pub(crate) const TOKEN_KEY_PATTERN: &str = r"(?i)token";
+/// Only the password of a URL's credentials, as Sentry's legacy scrubber
+/// did (`@urlauth:legacy`).
+pub(crate) const URLAUTH_LEGACY_PATTERN: &str =
+    r"\b(?:[a-z0-9]+:)?//[a-zA-Z0-9%_.-]+:([a-zA-Z0-9%_.-]+)@";
 
 /// The built-in rule `id` (`@type` or `@type:method`), if there is one.
 pub(crate) fn builtin(id: &str) -> Option<RuleSpec> {
@@ -54,11 +59,9 @@ pub(crate) fn builtin(id: &str) -> Option<RuleSpec> {
             });
         }
         "urlauth" if method == Some("legacy") => {
-            // Only the password of a URL's credentials, as Sentry's legacy
-            // scrubber did.
             return Some(RuleSpec {
                 ty: RuleType::Pattern {
-                    pattern: r"\b(?:[a-z0-9]+:)?//[a-zA-Z0-9%_.-]+:([a-zA-Z0-9%_.-]+)@".to_owned(),
+                    pattern: URLAUTH_LEGACY_PATTERN.to_owned(),
                     replace_groups: Some(vec![1]),
                 },
                 redaction: Redaction::replace("[Filtered]"),
@@ -110,14 +113,106 @@ pub(crate) enum Matcher {
     Value(ValueMatcher),
     /// The whole value when its key matches; in other strings, the whole
     /// string when the pattern occurs in it.
-    KeyValue(Regex),
+    KeyValue(KeyMatcher),
     /// The whole value when its key matches.
-    Key(Regex),
+    Key(KeyMatcher),
 }
 
-/// What a rule looks for inside strings.
+impl Matcher {
+    /// Whether the rule takes the whole value at `key` because of its key.
+    pub(crate) fn takes_key(&self, key: &str, cache: &mut KeyCache) -> bool {
+        match self {
+            Matcher::Anything => true,
+            Matcher::Key(k) | Matcher::KeyValue(k) => k.is_match_key(key, cache),
+            Matcher::Value(_) => false,
+        }
+    }
+
+    /// What a string needs for the rule to find something in it, for rules
+    /// that look into strings.
+    pub(crate) fn needs(&self) -> Option<Needs> {
+        match self {
+            Matcher::Value(m) => Some(m.needs),
+            Matcher::KeyValue(k) => Some(k.needs),
+            Matcher::Anything | Matcher::Key(_) => None,
+        }
+    }
+}
+
+/// A pattern on keys (or, for [`Matcher::KeyValue`], on whole strings).
 #[derive(Debug)]
-pub(crate) enum ValueMatcher {
+pub(crate) struct KeyMatcher {
+    re: Regex,
+    /// An exact matcher for ASCII text, for the built-in patterns.
+    pub(crate) fast: Option<FastKey>,
+    /// What a string needs for the pattern to match it.
+    pub(crate) needs: Needs,
+}
+
+impl KeyMatcher {
+    fn new(re: Regex) -> Self {
+        let fast = match re.as_str() {
+            PASSWORD_KEY_PATTERN => Some(FastKey::Password),
+            TOKEN_KEY_PATTERN => Some(FastKey::Token),
+            _ => None,
+        };
+        KeyMatcher {
+            re,
+            fast,
+            needs: fast.map_or(Needs::Anything, FastKey::needs),
+        }
+    }
+
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.fast
+            .and_then(|f| f.is_match(text))
+            .unwrap_or_else(|| self.re.is_match(text))
+    }
+
+    /// Whether the pattern matches `key`, with the results of the built-in
+    /// patterns remembered in `cache` (one per key).
+    pub(crate) fn is_match_key(&self, key: &str, cache: &mut KeyCache) -> bool {
+        let slot = match self.fast {
+            Some(FastKey::Password) => &mut cache.password,
+            Some(FastKey::Token) => &mut cache.token,
+            None => return self.re.is_match(key),
+        };
+        if let Some(hit) = *slot {
+            return hit;
+        }
+        match scan_keys(key) {
+            // One pass answers both patterns.
+            Some((password, token)) => {
+                cache.password = Some(password);
+                cache.token = Some(token);
+                match self.fast {
+                    Some(FastKey::Password) => password,
+                    _ => token,
+                }
+            }
+            None => *slot.insert(self.re.is_match(key)),
+        }
+    }
+}
+
+/// Whether one key matches the built-in key patterns, once known.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    password: Option<bool>,
+    token: Option<bool>,
+}
+
+/// What a rule looks for inside strings, and what a string needs to
+/// contain for it to find anything.
+#[derive(Debug)]
+pub(crate) struct ValueMatcher {
+    pub(crate) find: Find,
+    pub(crate) needs: Needs,
+}
+
+/// How a rule finds what it looks for inside strings.
+#[derive(Debug)]
+pub(crate) enum Find {
     /// Matches of a regex, or of some of its groups.
     Regex(Regex, Option<Vec<usize>>),
     Ipv4(Regex),
@@ -127,22 +222,27 @@ pub(crate) enum ValueMatcher {
 }
 
 impl ValueMatcher {
-    /// A regex that matches wherever this matcher might find something.
-    pub(crate) fn prefilter(&self) -> &str {
-        match self {
-            ValueMatcher::Regex(r, _)
-            | ValueMatcher::Ipv4(r)
-            | ValueMatcher::Ipv6(r)
-            | ValueMatcher::Creditcard(r)
-            | ValueMatcher::Iban(r) => r.as_str(),
+    fn new(find: Find, needs: Needs) -> Self {
+        ValueMatcher { find, needs }
+    }
+
+    /// Whether the rule's regex matches `text` (before checks such as the
+    /// Luhn digit).
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        match &self.find {
+            Find::Regex(r, _)
+            | Find::Ipv4(r)
+            | Find::Ipv6(r)
+            | Find::Creditcard(r)
+            | Find::Iban(r) => r.is_match(text),
         }
     }
 
     /// The byte ranges of `text` to redact.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Range<usize>>) {
-        match self {
-            ValueMatcher::Regex(re, None) => out.extend(re.find_iter(text).map(|m| m.range())),
-            ValueMatcher::Regex(re, Some(groups)) => {
+        match &self.find {
+            Find::Regex(re, None) => out.extend(re.find_iter(text).map(|m| m.range())),
+            Find::Regex(re, Some(groups)) => {
                 for caps in re.captures_iter(text) {
                     let mut ranges: Vec<Range<usize>> = groups
                         .iter()
@@ -158,12 +258,12 @@ impl ValueMatcher {
                     }
                 }
             }
-            ValueMatcher::Ipv4(re) => out.extend(
+            Find::Ipv4(re) => out.extend(
                 re.find_iter(text)
                     .filter(|m| m.as_str().parse::<Ipv4Addr>().is_ok())
                     .map(|m| m.range()),
             ),
-            ValueMatcher::Ipv6(re) => {
+            Find::Ipv6(re) => {
                 for m in re.find_iter(text) {
                     let before = text[..m.start()].chars().next_back();
                     let after = text[m.end()..].chars().next();
@@ -178,12 +278,12 @@ impl ValueMatcher {
                     }
                 }
             }
-            ValueMatcher::Creditcard(re) => out.extend(
+            Find::Creditcard(re) => out.extend(
                 re.find_iter(text)
                     .filter(|m| is_card_number(m.as_str()))
                     .map(|m| m.range()),
             ),
-            ValueMatcher::Iban(re) => out.extend(
+            Find::Iban(re) => out.extend(
                 re.find_iter(text)
                     .filter(|m| is_iban(m.as_str()))
                     .map(|m| m.range()),
@@ -262,57 +362,82 @@ pub(crate) fn matchers(
     ty: &RuleType,
     compile: impl Fn(&str) -> Result<Regex, regex::Error>,
 ) -> Result<Vec<Matcher>, regex::Error> {
-    let value = |m: ValueMatcher| Ok(vec![Matcher::Value(m)]);
-    let simple = |p: &str| value(ValueMatcher::Regex(re(p), None));
-    let group = |p: &str, g: usize| value(ValueMatcher::Regex(re(p), Some(vec![g])));
+    let value = |find: Find, needs: Needs| Ok(vec![Matcher::Value(ValueMatcher::new(find, needs))]);
+    let simple = |p: &str, needs: Needs| value(Find::Regex(re(p), None), needs);
+    let group = |p: &str, g: usize, needs: Needs| value(Find::Regex(re(p), Some(vec![g])), needs);
     match ty {
         RuleType::Anything => Ok(vec![Matcher::Anything]),
         RuleType::Pattern {
             pattern,
             replace_groups,
-        } => value(ValueMatcher::Regex(
-            compile(pattern)?,
-            replace_groups.clone(),
-        )),
-        RuleType::RedactPair { key_pattern } => Ok(vec![Matcher::KeyValue(compile(&format!(
-            "(?i){key_pattern}"
-        ))?)]),
-        RuleType::Imei => simple(r"\b\d{2}-?\d{6}-?\d{6}-?\d{1,2}\b"),
-        RuleType::Mac => simple(r"\b[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}\b"),
-        RuleType::Uuid => {
-            simple(r"(?i)\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
+        } => {
+            let needs = if pattern == URLAUTH_LEGACY_PATTERN {
+                Needs::Urlauth
+            } else {
+                Needs::Anything
+            };
+            value(
+                Find::Regex(compile(pattern)?, replace_groups.clone()),
+                needs,
+            )
         }
+        RuleType::RedactPair { key_pattern } => Ok(vec![Matcher::KeyValue(KeyMatcher::new(
+            compile(&format!("(?i){key_pattern}"))?,
+        ))]),
+        RuleType::Imei => simple(r"\b\d{2}-?\d{6}-?\d{6}-?\d{1,2}\b", Needs::Imei),
+        RuleType::Mac => simple(r"\b[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}\b", Needs::Mac),
+        RuleType::Uuid => simple(
+            r"(?i)\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b",
+            Needs::Uuid,
+        ),
         RuleType::Email => simple(
             r"\b[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*\.[a-zA-Z]{2,}\b",
+            Needs::Email,
         ),
-        RuleType::Usssn => simple(r"\b\d{3}-\d{2}-\d{4}\b"),
-        RuleType::Bearer => simple(r"(?i)\bbearer\s+\S+"),
+        RuleType::Usssn => simple(r"\b\d{3}-\d{2}-\d{4}\b", Needs::Usssn),
+        RuleType::Bearer => simple(r"(?i)\bbearer\s+\S+", Needs::Bearer),
         RuleType::Userpath => group(
             r"(?i)(?:\b(?:[a-z]:[\\/])?(?:users|home|documents and settings)[\\/]|/(?:home|users)/)([^/\\\r\n\x00]+)",
             1,
+            Needs::Userpath,
         ),
         RuleType::Pemkey => group(
             r"(?s)-----BEGIN[A-Z ]+(?:PRIVATE|PUBLIC) KEY-----[\t ]*\r?\n?(.+?)\r?\n?-----END[A-Z ]+(?:PRIVATE|PUBLIC) KEY-----",
             1,
+            Needs::Pemkey,
         ),
         RuleType::Urlauth => group(
             r"\b(?:[a-z0-9+.-]+:)?//([a-zA-Z0-9%_.-]+(?::[a-zA-Z0-9%_.-]+)?)@",
             1,
+            Needs::Urlauth,
         ),
         RuleType::Ip => Ok(vec![
-            Matcher::Value(ValueMatcher::Ipv4(re(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"))),
-            Matcher::Value(ValueMatcher::Ipv6(re(
-                r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[0-9A-Za-z]+)?",
-            ))),
+            Matcher::Value(ValueMatcher::new(
+                Find::Ipv4(re(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")),
+                Needs::Ipv4,
+            )),
+            Matcher::Value(ValueMatcher::new(
+                Find::Ipv6(re(
+                    r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[0-9A-Za-z]+)?",
+                )),
+                Needs::Ipv6,
+            )),
         ]),
-        RuleType::Creditcard => value(ValueMatcher::Creditcard(re(r"\b\d(?:[ -]?\d){12,18}\b"))),
-        RuleType::Iban => value(ValueMatcher::Iban(re(
-            r"\b[A-Z]{2}\d{2}[A-Za-z0-9]{11,30}\b",
-        ))),
+        RuleType::Creditcard => value(
+            Find::Creditcard(re(r"\b\d(?:[ -]?\d){12,18}\b")),
+            Needs::Creditcard,
+        ),
+        RuleType::Iban => value(
+            Find::Iban(re(r"\b[A-Z]{2}\d{2}[A-Za-z0-9]{11,30}\b")),
+            Needs::Iban,
+        ),
         RuleType::Password => Ok(vec![
-            Matcher::Value(ValueMatcher::Regex(re(r"(?i)\bbearer\s+\S+"), None)),
-            Matcher::Key(re(TOKEN_KEY_PATTERN)),
-            Matcher::KeyValue(re(PASSWORD_KEY_PATTERN)),
+            Matcher::Value(ValueMatcher::new(
+                Find::Regex(re(r"(?i)\bbearer\s+\S+"), None),
+                Needs::Bearer,
+            )),
+            Matcher::Key(KeyMatcher::new(re(TOKEN_KEY_PATTERN))),
+            Matcher::KeyValue(KeyMatcher::new(re(PASSWORD_KEY_PATTERN))),
         ]),
         RuleType::Multiple { .. } | RuleType::Alias { .. } => Ok(Vec::new()),
     }

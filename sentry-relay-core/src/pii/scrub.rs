@@ -9,8 +9,9 @@ use serde_json::{Map, Value, json};
 use super::PiiError;
 use super::compiled::{CompiledPiiConfig, CompiledRule, Redact};
 use super::hash::hash_hex;
-use super::rules::{Matcher, ValueMatcher};
-use super::selector::{Path, Pii, SegKey, kind};
+use super::prefilter::{Needs, TextStats};
+use super::rules::{KeyCache, Matcher, ValueMatcher};
+use super::selector::{Path, Pii, SegKey, key_bit, kind};
 
 /// How deep scrubbing descends into an event.
 pub(crate) const MAX_DEPTH: usize = 128;
@@ -123,7 +124,7 @@ fn child(ctx: Ctx, pii: Pii, key: SegKey<'_>) -> (Ctx, u32, Pii) {
             "method" | "inferred_content_type" | "api_target" => (Data, 0, Pii::False),
             _ => data,
         },
-        LogEntry if k == "message" => (Data, kind::MESSAGE, pii),
+        LogEntry if k == "message" || k == "formatted" => (Data, kind::MESSAGE, pii),
         Sdk => match k {
             "client_ip" => (Data, 0, Pii::Maybe),
             _ => (Data, 0, Pii::False),
@@ -167,59 +168,155 @@ struct Node<'a> {
     meta_parent: Option<&'a Node<'a>>,
 }
 
-impl Node<'_> {
-    fn meta_path(&self) -> Vec<Cow<'_, str>> {
-        let mut out = Vec::new();
-        let mut node = Some(self);
-        while let Some(n) = node {
-            match n.meta {
-                MetaLoc::Root => {}
-                MetaLoc::Key(k) => out.push(Cow::Borrowed(k)),
-                MetaLoc::Index(i) => out.push(Cow::Owned(i.to_string())),
-                MetaLoc::Pair(i) => {
-                    out.push(Cow::Borrowed("1"));
-                    out.push(Cow::Owned(i.to_string()));
-                }
+/// The decimal digits of an array index, without allocating.
+struct IndexKey {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl IndexKey {
+    fn new(mut i: usize) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            // `i % 10` is a digit.
+            buf[start] = b'0' + (i % 10) as u8;
+            i /= 10;
+            if i == 0 {
+                break;
             }
-            node = n.meta_parent;
         }
-        out.reverse();
-        out
+        IndexKey { buf, start }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
     }
 }
 
+/// The `_meta` object at `node`'s path (not its `""` entry), if there is
+/// one.
+fn find_meta<'m>(meta: &'m Map<String, Value>, node: &Node<'_>) -> Option<&'m Map<String, Value>> {
+    let map = match node.meta_parent {
+        Some(parent) => find_meta(meta, parent)?,
+        None => meta,
+    };
+    match node.meta {
+        MetaLoc::Root => Some(map),
+        MetaLoc::Key(k) => map.get(k)?.as_object(),
+        MetaLoc::Index(i) => map.get(IndexKey::new(i).as_str())?.as_object(),
+        MetaLoc::Pair(i) => map
+            .get(IndexKey::new(i).as_str())?
+            .as_object()?
+            .get("1")?
+            .as_object(),
+    }
+}
+
+/// The `_meta` object at `node`'s path, created (and anything else on the
+/// way replaced by objects).
+fn meta_map<'m>(meta: &'m mut Map<String, Value>, node: &Node<'_>) -> &'m mut Map<String, Value> {
+    let map = match node.meta_parent {
+        Some(parent) => meta_map(meta, parent),
+        None => meta,
+    };
+    match node.meta {
+        MetaLoc::Root => map,
+        MetaLoc::Key(k) => child_map(map, k),
+        MetaLoc::Index(i) => child_map(map, IndexKey::new(i).as_str()),
+        MetaLoc::Pair(i) => child_map(child_map(map, IndexKey::new(i).as_str()), "1"),
+    }
+}
+
+/// The object at `key` in `map`, created if missing or not an object.
+fn child_map<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    if !map.get(key).is_some_and(Value::is_object) {
+        map.insert(key.to_owned(), Value::Object(Map::new()));
+    }
+    match map.get_mut(key) {
+        Some(Value::Object(m)) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// The `_meta` object of a value and of what is inside it, if anything
+/// changed.
+type MetaTree = Option<Map<String, Value>>;
+
+/// What scrubbing did to a string.
+enum Scrubbed {
+    Unchanged,
+    /// Parts were redacted: the remarks, and the original length in
+    /// characters.
+    Changed(Vec<Value>, usize),
+    /// A rule removed the whole string.
+    Removed(String),
+}
+
 /// A piece of a string being scrubbed.
-enum Chunk {
-    Text(String),
+enum Chunk<'c> {
+    /// A part of the string as it was before scrubbing.
+    Text(Range<usize>),
     Redacted {
-        text: String,
-        rule: String,
+        text: Cow<'c, str>,
+        rule: Cow<'c, str>,
         ty: char,
     },
 }
 
 struct Scrubber<'c> {
-    config: &'c CompiledPiiConfig,
+    /// The configs, applied in turn.
+    configs: &'c [CompiledPiiConfig],
+    /// The [`Needs`] bits any rule of `configs` wants checked.
+    wanted: u32,
     /// The event's `_meta`, taken out while walking.
-    meta: Value,
+    meta: Map<String, Value>,
+    /// Whether the event came with a `_meta`: only then can a value hold
+    /// earlier redactions (each value's entry is written once, after it is
+    /// read).
+    had_meta: bool,
     ranges: Vec<Range<usize>>,
+    /// For each rule of an application, whether it finds something in the
+    /// string at hand; kept to reuse its allocation.
+    candidates: Vec<bool>,
 }
 
-pub(crate) fn scrub(event: &mut Value, config: &CompiledPiiConfig) -> Result<(), PiiError> {
+/// The configs (indexes into [`Scrubber::configs`]) that still apply to a
+/// value: a value one config removes is not seen by the next ones.
+type Active = Range<usize>;
+
+/// Scrubs `event` with each of `configs` in turn, in one walk.
+///
+/// The result is what scrubbing with one config after the other gives:
+/// each value sees the rules of every config in order, and a container a
+/// config removes is first walked by the configs before it.
+pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<(), PiiError> {
+    if configs.is_empty() {
+        return Ok(());
+    }
     let Value::Object(obj) = event else {
         return Err(PiiError::NotAnObject);
     };
-    if config.is_empty() {
+    if configs.iter().all(CompiledPiiConfig::is_empty) {
         return Ok(());
     }
     let meta = match obj.remove("_meta") {
-        Some(m @ Value::Object(_)) => m,
-        _ => Value::Object(Map::new()),
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
     };
+    let wanted = configs
+        .iter()
+        .flat_map(|c| &c.applications)
+        .fold(0, |bits, app| bits | app.needs);
     let mut s = Scrubber {
-        config,
+        configs,
+        wanted,
+        had_meta: !meta.is_empty(),
         meta,
         ranges: Vec::new(),
+        candidates: Vec::new(),
     };
     let root = Node {
         path: Path {
@@ -227,35 +324,53 @@ pub(crate) fn scrub(event: &mut Value, config: &CompiledPiiConfig) -> Result<(),
             key: SegKey::Root,
             kinds: kind::EVENT | kind::OBJECT,
             pii: Pii::True,
+            keys: 0,
         },
         meta: MetaLoc::Root,
         meta_parent: None,
     };
-    let result = s.walk_children(event, &root, Ctx::Event, 0);
-    if let (Value::Object(obj), Value::Object(m)) = (event, s.meta) {
-        if !m.is_empty() {
-            obj.insert("_meta".to_owned(), Value::Object(m));
+    let result = match s.walk_children(event, &root, Ctx::Event, 0, 0..configs.len()) {
+        // Built bottom-up: the event came without `_meta`.
+        Ok(Some(tree)) => {
+            s.meta = tree;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Value::Object(obj) = event {
+        if !s.meta.is_empty() {
+            obj.insert("_meta".to_owned(), Value::Object(s.meta));
         }
     }
     result
 }
 
-impl Scrubber<'_> {
+impl<'c> Scrubber<'c> {
+    /// Walks the children of `value`; the `_meta` of what changed in them
+    /// (when built here, see [`Scrubber::had_meta`]).
     fn walk_children(
         &mut self,
         value: &mut Value,
         node: &Node<'_>,
         ctx: Ctx,
         depth: usize,
-    ) -> Result<(), PiiError> {
+        active: Active,
+    ) -> Result<MetaTree, PiiError> {
         if depth >= MAX_DEPTH {
             return Err(PiiError::TooDeep);
         }
+        let mut tree: MetaTree = None;
         match value {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     let key = SegKey::Key(k);
-                    self.walk(v, node, key, MetaLoc::Key(k), ctx, depth)?;
+                    if let Some(m) =
+                        self.walk(v, node, key, MetaLoc::Key(k), ctx, depth, active.clone())?
+                    {
+                        tree.get_or_insert_default()
+                            .insert(k.clone(), Value::Object(m));
+                    }
                 }
             }
             Value::Array(items) => {
@@ -268,19 +383,34 @@ impl Scrubber<'_> {
                         if let Value::Array(pair) = item {
                             if let [Value::String(k), v] = pair.as_mut_slice() {
                                 let key = SegKey::Key(k.as_str());
-                                self.walk(v, node, key, MetaLoc::Pair(i), ctx, depth)?;
+                                let meta = MetaLoc::Pair(i);
+                                if let Some(m) =
+                                    self.walk(v, node, key, meta, ctx, depth, active.clone())?
+                                {
+                                    let mut pair = Map::new();
+                                    pair.insert("1".to_owned(), Value::Object(m));
+                                    tree.get_or_insert_default()
+                                        .insert(i.to_string(), Value::Object(pair));
+                                }
                             }
                         }
                     } else {
-                        self.walk(item, node, SegKey::Index(i), MetaLoc::Index(i), ctx, depth)?;
+                        let (key, meta) = (SegKey::Index(i), MetaLoc::Index(i));
+                        if let Some(m) =
+                            self.walk(item, node, key, meta, ctx, depth, active.clone())?
+                        {
+                            tree.get_or_insert_default()
+                                .insert(i.to_string(), Value::Object(m));
+                        }
                     }
                 }
             }
             _ => {}
         }
-        Ok(())
+        Ok(tree)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &mut self,
         value: &mut Value,
@@ -289,10 +419,11 @@ impl Scrubber<'_> {
         meta: MetaLoc<'_>,
         ctx: Ctx,
         depth: usize,
-    ) -> Result<(), PiiError> {
+        active: Active,
+    ) -> Result<MetaTree, PiiError> {
         let (ctx, schema_kind, pii) = child(ctx, parent.path.pii, key);
         if pii == Pii::False || matches!(value, Value::Null | Value::Bool(_)) {
-            return Ok(());
+            return Ok(None);
         }
         let node = Node {
             path: Path {
@@ -300,42 +431,76 @@ impl Scrubber<'_> {
                 key,
                 kinds: schema_kind | json_kind(value),
                 pii,
+                keys: parent.path.keys
+                    | match key {
+                        SegKey::Key(k) => key_bit(k),
+                        SegKey::Index(_) | SegKey::Root => 0,
+                    },
             },
             meta,
             meta_parent: Some(parent),
         };
-        let removed = match value {
-            Value::String(s) => {
-                let removed = self.scrub_string(s, &node);
-                if removed.is_none() {
-                    return Ok(());
+        let mut keys = KeyCache::default();
+        if let Value::String(s) = value {
+            return Ok(match self.scrub_string(s, &node, active, &mut keys) {
+                Scrubbed::Unchanged => None,
+                Scrubbed::Changed(remarks, original_len) => self.record(&node, None, |meta| {
+                    let entry = child_map(meta, "");
+                    entry.insert("rem".to_owned(), Value::Array(remarks));
+                    entry
+                        .entry("len")
+                        .or_insert_with(|| Value::from(original_len));
+                }),
+                Scrubbed::Removed(origin) => {
+                    *value = Value::Null;
+                    self.record(&node, None, |meta| add_removed(meta, origin))
                 }
-                removed
-            }
-            _ => self.remove_container(&node),
-        };
-        if let Some(origin) = removed {
-            *value = Value::Null;
-            self.add_removed(&node, origin);
-            return Ok(());
+            });
         }
-        self.walk_children(value, &node, ctx, depth + 1)
+        // The first config removing the value; the ones before it walk
+        // its children first.
+        let removed = active
+            .clone()
+            .find_map(|c| Some((c, self.remove_container(c, &node, &mut keys)?)));
+        let Some((c, origin)) = removed else {
+            return self.walk_children(value, &node, ctx, depth + 1, active);
+        };
+        let children = if c > active.start {
+            self.walk_children(value, &node, ctx, depth + 1, active.start..c)?
+        } else {
+            None
+        };
+        *value = Value::Null;
+        Ok(self.record(&node, children, |meta| add_removed(meta, origin)))
     }
 
-    /// The rule removing a non-string value, if one applies.
-    fn remove_container(&self, node: &Node<'_>) -> Option<String> {
+    /// Records a change of `node` with `f` on its `_meta` object: in the
+    /// event's `_meta` when it came with one; else in `tree`, the `_meta`
+    /// of what is inside the node, built bottom-up and returned.
+    fn record(
+        &mut self,
+        node: &Node<'_>,
+        tree: MetaTree,
+        f: impl FnOnce(&mut Map<String, Value>),
+    ) -> MetaTree {
+        if self.had_meta {
+            f(meta_map(&mut self.meta, node));
+            return None;
+        }
+        let mut tree = tree.unwrap_or_default();
+        f(&mut tree);
+        Some(tree)
+    }
+
+    /// The rule of config `c` removing a non-string value, if one applies.
+    fn remove_container(&self, c: usize, node: &Node<'_>, keys: &mut KeyCache) -> Option<String> {
         let key = node.path.key_str().unwrap_or("");
-        for app in &self.config.applications {
-            if !app.applies_to_containers {
+        for app in &self.configs[c].applications {
+            if !app.applies_to_containers() || !app.may_select(&node.path) {
                 continue;
             }
-            let hit = app.rules.iter().find(|r| match &r.matcher {
-                Matcher::Anything => true,
-                Matcher::Key(re) | Matcher::KeyValue(re) => re.is_match(key),
-                Matcher::Value(_) => false,
-            });
-            if let Some(rule) = hit {
-                if app.selector.matches(&node.path) {
+            if let Some(rule) = app.rule_for_key(key, keys) {
+                if app.selects(&node.path) {
                     return Some(rule.origin.clone());
                 }
             }
@@ -343,81 +508,120 @@ impl Scrubber<'_> {
         None
     }
 
-    /// Scrubs a string; the id of the rule removing it, if one does.
-    fn scrub_string(&mut self, value: &mut String, node: &Node<'_>) -> Option<String> {
+    /// Scrubs a string.
+    fn scrub_string(
+        &mut self,
+        value: &mut String,
+        node: &Node<'_>,
+        active: Active,
+        keys: &mut KeyCache,
+    ) -> Scrubbed {
         if matches!(value.as_str(), "" | "true" | "false" | "null" | "undefined") {
-            return None;
+            return Scrubbed::Unchanged;
         }
         let key = node.path.key_str().unwrap_or("");
-        let mut chunks: Option<Vec<Chunk>> = None;
-        let config = self.config;
-        for app in &config.applications {
-            let candidates = app.prefilter.as_ref().map(|set| {
-                let text = match &chunks {
-                    Some(c) => Cow::Owned(join_text(c)),
-                    None => Cow::Borrowed(value.as_str()),
-                };
-                set.matches(&text)
-            });
-            let any_value = candidates.as_ref().is_some_and(|c| c.matched_any());
-            let any_key = app.applies_to_containers
-                && app.rules.iter().any(|r| match &r.matcher {
-                    Matcher::Anything => true,
-                    Matcher::Key(re) | Matcher::KeyValue(re) => re.is_match(key),
-                    Matcher::Value(_) => false,
-                });
-            if !(any_value || any_key) || !app.selector.matches(&node.path) {
+        let mut chunks: Option<Vec<Chunk<'c>>> = None;
+        // The needs `value` meets, while no rule has split it into chunks.
+        let mut value_meets: Option<u32> = None;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        let configs = self.configs;
+        let wanted = self.wanted;
+        let mut removed = None;
+        'apps: for (config, app) in configs[active]
+            .iter()
+            .flat_map(|c| c.applications.iter().map(move |a| (c, a)))
+        {
+            if !app.may_select(&node.path) {
+                continue;
+            }
+            let any_key = app.rule_for_key(key, keys).is_some();
+            if !any_key && app.needs == 0 {
+                continue;
+            }
+            // Which rules find something in the string as it is before
+            // this application's rules run: cheap tests first.
+            let joined;
+            let (text, meets) = match &chunks {
+                None => (
+                    value.as_str(),
+                    *value_meets.get_or_insert_with(|| {
+                        Needs::check_all(wanted, value, &TextStats::new(value))
+                    }),
+                ),
+                Some(c) => {
+                    joined = join_text(c, value);
+                    let meets = Needs::check_all(wanted, &joined, &TextStats::new(&joined));
+                    (joined.as_ref(), meets)
+                }
+            };
+            if !any_key && app.needs & meets == 0 {
+                continue;
+            }
+            if !app.selects(&node.path) {
+                continue;
+            }
+            candidates.clear();
+            candidates.extend(app.rules.iter().map(|rule| match &rule.matcher {
+                Matcher::Value(m) => m.needs.bit() & meets != 0 && m.is_match(text),
+                Matcher::KeyValue(k) => k.needs.bit() & meets != 0 && k.is_match(text),
+                Matcher::Anything | Matcher::Key(_) => false,
+            }));
+            if !any_key && !candidates.contains(&true) {
                 continue;
             }
             let chunks = chunks.get_or_insert_with(|| self.existing_chunks(value, node));
-            for (i, rule) in app.rules.iter().enumerate() {
-                let value_candidate = app
-                    .value_rules
-                    .iter()
-                    .position(|r| *r == i)
-                    .zip(candidates.as_ref())
-                    .is_some_and(|(p, c)| c.matched(p));
-                if let Some(origin) = self.apply(rule, chunks, key, value_candidate) {
-                    return Some(origin);
+            for (rule, &candidate) in app.rules.iter().zip(&candidates) {
+                let hash_key = &config.hash_key;
+                let base = value.as_str();
+                if let Some(origin) = self.apply(rule, chunks, base, key, keys, candidate, hash_key)
+                {
+                    removed = Some(origin);
+                    break 'apps;
                 }
             }
         }
-        let chunks = chunks?;
-        let (new_value, remarks) = join(&chunks);
-        if new_value != *value {
-            let original_len = value.chars().count();
-            *value = new_value;
-            let entry = self.meta_entry(node);
-            entry.insert("rem".to_owned(), Value::Array(remarks));
-            entry
-                .entry("len")
-                .or_insert_with(|| Value::from(original_len));
+        self.candidates = candidates;
+        if let Some(origin) = removed {
+            return Scrubbed::Removed(origin);
         }
-        None
+        let Some(chunks) = chunks else {
+            return Scrubbed::Unchanged;
+        };
+        let (new_value, remarks) = join(&chunks, value);
+        if new_value == *value {
+            return Scrubbed::Unchanged;
+        }
+        let original_len = value.chars().count();
+        *value = new_value;
+        Scrubbed::Changed(remarks, original_len)
     }
 
-    /// Applies `rule` to the chunks of a string; the rule's id when it
-    /// removes the whole value.
+    /// Applies `rule` to the chunks of a string (parts of `base`); the
+    /// rule's id when it removes the whole value.
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
-        rule: &CompiledRule,
-        chunks: &mut Vec<Chunk>,
+        rule: &'c CompiledRule,
+        chunks: &mut Vec<Chunk<'c>>,
+        base: &str,
         key: &str,
+        keys: &mut KeyCache,
         value_candidate: bool,
+        hash_key: &[u8],
     ) -> Option<String> {
         let whole = match &rule.matcher {
             Matcher::Anything => true,
-            Matcher::Key(re) => re.is_match(key),
-            Matcher::KeyValue(re) => {
-                re.is_match(key)
+            Matcher::Key(k) => k.is_match_key(key, keys),
+            Matcher::KeyValue(k) => {
+                k.is_match_key(key, keys)
                     || (value_candidate
                         && chunks
                             .iter()
-                            .any(|c| matches!(c, Chunk::Text(t) if re.is_match(t))))
+                            .any(|c| matches!(c, Chunk::Text(r) if k.is_match(&base[r.clone()]))))
             }
             Matcher::Value(m) => {
                 if value_candidate {
-                    self.apply_value(rule, m, chunks);
+                    self.apply_value(rule, m, chunks, base, hash_key);
                 }
                 false
             }
@@ -428,72 +632,64 @@ impl Scrubber<'_> {
         if matches!(rule.redact, Redact::Remove) {
             return Some(rule.origin.clone());
         }
-        let text = join_text(chunks);
-        let (text, ty) = self.redact(&rule.redact, &text);
-        *chunks = vec![Chunk::Redacted {
+        let (text, ty) = redact(&rule.redact, &join_text(chunks, base), hash_key);
+        chunks.clear();
+        chunks.push(Chunk::Redacted {
             text,
-            rule: rule.origin.clone(),
+            rule: Cow::Borrowed(&rule.origin),
             ty,
-        }];
+        });
         None
     }
 
-    fn apply_value(&mut self, rule: &CompiledRule, m: &ValueMatcher, chunks: &mut Vec<Chunk>) {
+    fn apply_value(
+        &mut self,
+        rule: &'c CompiledRule,
+        m: &ValueMatcher,
+        chunks: &mut Vec<Chunk<'c>>,
+        base: &str,
+        hash_key: &[u8],
+    ) {
         let mut out = Vec::with_capacity(chunks.len() + 2);
         for chunk in chunks.drain(..) {
-            let Chunk::Text(text) = chunk else {
+            let Chunk::Text(range) = chunk else {
                 out.push(chunk);
                 continue;
             };
+            let text = &base[range.clone()];
             self.ranges.clear();
-            m.find(&text, &mut self.ranges);
+            m.find(text, &mut self.ranges);
             if self.ranges.is_empty() {
-                out.push(Chunk::Text(text));
+                out.push(Chunk::Text(range));
                 continue;
             }
             let mut pos = 0;
-            let ranges = std::mem::take(&mut self.ranges);
-            for r in &ranges {
+            for r in &self.ranges {
                 if r.start < pos {
                     continue;
                 }
                 if r.start > pos {
-                    out.push(Chunk::Text(text[pos..r.start].to_owned()));
+                    out.push(Chunk::Text(range.start + pos..range.start + r.start));
                 }
-                let (red, ty) = self.redact(&rule.redact, &text[r.clone()]);
+                let (red, ty) = redact(&rule.redact, &text[r.clone()], hash_key);
                 out.push(Chunk::Redacted {
                     text: red,
-                    rule: rule.origin.clone(),
+                    rule: Cow::Borrowed(&rule.origin),
                     ty,
                 });
                 pos = r.end;
             }
-            self.ranges = ranges;
             if pos < text.len() {
-                out.push(Chunk::Text(text[pos..].to_owned()));
+                out.push(Chunk::Text(range.start + pos..range.end));
             }
         }
         *chunks = out;
     }
 
-    fn redact(&self, redact: &Redact, text: &str) -> (String, char) {
-        match redact {
-            Redact::Remove => (String::new(), 'x'),
-            Redact::Replace(t) => (t.clone(), 's'),
-            Redact::Mask { mask_char, ignore } => (
-                text.chars()
-                    .map(|c| if ignore.contains(c) { c } else { *mask_char })
-                    .collect(),
-                'm',
-            ),
-            Redact::Hash => (hash_hex(&self.config.hash_key, text.as_bytes()), 'p'),
-        }
-    }
-
     /// The chunks of `value`, with the ranges earlier scrubbing recorded
     /// in `_meta` kept as redactions.
-    fn existing_chunks(&self, value: &str, node: &Node<'_>) -> Vec<Chunk> {
-        let whole = || vec![Chunk::Text(value.to_owned())];
+    fn existing_chunks(&self, value: &str, node: &Node<'_>) -> Vec<Chunk<'c>> {
+        let whole = || vec![Chunk::Text(0..value.len())];
         let Some(rem) = self.existing_meta(node).and_then(|m| m.get("rem")) else {
             return whole();
         };
@@ -520,87 +716,91 @@ impl Scrubber<'_> {
                 continue;
             }
             if start > pos {
-                out.push(Chunk::Text(value[pos..start].to_owned()));
+                out.push(Chunk::Text(pos..start));
             }
             out.push(Chunk::Redacted {
-                text: value[start..end].to_owned(),
-                rule: rule.to_owned(),
+                text: Cow::Owned(value[start..end].to_owned()),
+                rule: Cow::Owned(rule.to_owned()),
                 ty,
             });
             pos = end;
         }
         if pos < value.len() {
-            out.push(Chunk::Text(value[pos..].to_owned()));
+            out.push(Chunk::Text(pos..value.len()));
         }
         out
     }
 
     fn existing_meta(&self, node: &Node<'_>) -> Option<&Map<String, Value>> {
-        if self.meta.as_object().is_none_or(Map::is_empty) {
+        if !self.had_meta {
             return None;
         }
-        let mut cur = &self.meta;
-        for seg in node.meta_path() {
-            cur = cur.get(seg.as_ref())?;
-        }
-        cur.get("")?.as_object()
-    }
-
-    /// The `_meta` entry of a value (`{"": {...}}` at its path), created.
-    fn meta_entry(&mut self, node: &Node<'_>) -> &mut Map<String, Value> {
-        let mut cur = &mut self.meta;
-        for seg in node.meta_path().into_iter().chain([Cow::Borrowed("")]) {
-            if !cur.is_object() {
-                *cur = Value::Object(Map::new());
-            }
-            let Value::Object(map) = cur else {
-                unreachable!("just made an object")
-            };
-            cur = map
-                .entry(seg.into_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-        }
-        if !cur.is_object() {
-            *cur = Value::Object(Map::new());
-        }
-        match cur {
-            Value::Object(map) => map,
-            _ => unreachable!("just made an object"),
-        }
-    }
-
-    fn add_removed(&mut self, node: &Node<'_>, origin: String) {
-        let entry = self.meta_entry(node);
-        let rem = entry.entry("rem").or_insert_with(|| json!([]));
-        if !rem.is_array() {
-            *rem = json!([]);
-        }
-        if let Value::Array(rem) = rem {
-            rem.push(json!([origin, "x"]));
-        }
+        find_meta(&self.meta, node)?.get("")?.as_object()
     }
 }
 
-fn join_text(chunks: &[Chunk]) -> String {
-    chunks
-        .iter()
-        .map(|c| match c {
-            Chunk::Text(t) | Chunk::Redacted { text: t, .. } => t.as_str(),
-        })
-        .collect()
+/// Records in the `_meta` object of a value that `origin` removed it.
+fn add_removed(meta: &mut Map<String, Value>, origin: String) {
+    let entry = child_map(meta, "");
+    let rem = entry.entry("rem").or_insert_with(|| json!([]));
+    if !rem.is_array() {
+        *rem = json!([]);
+    }
+    if let Value::Array(rem) = rem {
+        rem.push(json!([origin, "x"]));
+    }
 }
 
-/// The string of `chunks` and the remarks of its redactions.
-fn join(chunks: &[Chunk]) -> (String, Vec<Value>) {
-    let mut s = String::new();
+/// The redaction of `text`, and its type in `_meta`.
+fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &[u8]) -> (Cow<'c, str>, char) {
+    match redact {
+        Redact::Remove => (Cow::Borrowed(""), 'x'),
+        Redact::Replace(t) => (Cow::Borrowed(t), 's'),
+        Redact::Mask { mask_char, ignore } => (
+            Cow::Owned(
+                text.chars()
+                    .map(|c| if ignore.contains(c) { c } else { *mask_char })
+                    .collect(),
+            ),
+            'm',
+        ),
+        Redact::Hash => (Cow::Owned(hash_hex(hash_key, text.as_bytes())), 'p'),
+    }
+}
+
+/// The string of `chunks` (parts of `base`).
+fn join_text<'a>(chunks: &'a [Chunk<'_>], base: &'a str) -> Cow<'a, str> {
+    match chunks {
+        [Chunk::Text(r)] if r.len() == base.len() => Cow::Borrowed(base),
+        _ => Cow::Owned(
+            chunks
+                .iter()
+                .map(|c| match c {
+                    Chunk::Text(r) => &base[r.clone()],
+                    Chunk::Redacted { text, .. } => text.as_ref(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The string of `chunks` (parts of `base`) and the remarks of its
+/// redactions.
+fn join(chunks: &[Chunk<'_>], base: &str) -> (String, Vec<Value>) {
+    let mut s = String::with_capacity(base.len());
     let mut remarks = Vec::new();
     for c in chunks {
         match c {
-            Chunk::Text(t) => s.push_str(t),
+            Chunk::Text(r) => s.push_str(&base[r.clone()]),
             Chunk::Redacted { text, rule, ty } => {
                 let start = s.len();
                 s.push_str(text);
-                remarks.push(json!([rule, ty.to_string(), start, s.len()]));
+                remarks.push(Value::Array(vec![
+                    Value::String(rule.as_ref().to_owned()),
+                    Value::String(ty.to_string()),
+                    Value::from(start),
+                    Value::from(s.len()),
+                ]));
             }
         }
     }

@@ -80,6 +80,8 @@ pub(crate) struct Path<'a> {
     pub(crate) key: SegKey<'a>,
     pub(crate) kinds: u32,
     pub(crate) pii: Pii,
+    /// The [`key_bit`]s of the keys of this segment and the ones above.
+    pub(crate) keys: u64,
 }
 
 impl<'a> Path<'a> {
@@ -126,8 +128,9 @@ pub(crate) enum Selector {
     Path(Vec<Item>),
     And(Vec<Selector>),
     Or(Vec<Selector>),
-    /// An `Or` of many paths ending in a literal key, indexed by that key
-    /// (lowercase) so a value is checked against those ending in its key.
+    /// An `Or` of many paths ending in a literal key (not a number),
+    /// indexed by that key (lowercase) so a value is checked against those
+    /// ending in its key.
     OrByKey(HashMap<String, Vec<Vec<Item>>>, Vec<Selector>),
     Not(Box<Selector>),
 }
@@ -164,7 +167,9 @@ impl Selector {
                 for child in children {
                     match child {
                         Selector::Path(p) => match p.last() {
-                            Some(Item::Key(k)) => {
+                            // A number also matches array indexes (`01`
+                            // index 1): those paths stay unindexed.
+                            Some(Item::Key(k)) if k.parse::<usize>().is_err() => {
                                 by_key.entry(k.to_ascii_lowercase()).or_default().push(p)
                             }
                             _ => rest.push(Selector::Path(p)),
@@ -192,13 +197,140 @@ impl Selector {
                         by_key.get(k.to_ascii_lowercase().as_str())
                     }
                     SegKey::Key(k) => by_key.get(k),
-                    SegKey::Index(i) => by_key.get(i.to_string().as_str()),
-                    SegKey::Root => None,
+                    // Paths ending in numbers are in `rest`.
+                    SegKey::Index(_) | SegKey::Root => None,
                 };
                 keyed.is_some_and(|ps| ps.iter().any(|p| match_items(p, p.len(), Some(path))))
                     || rest.iter().any(|s| s.matches(path))
             }
             Selector::Not(c) => !c.matches(path),
+        }
+    }
+}
+
+/// The bit of a key in 64-bit Bloom filters of keys: from its length and
+/// its first and last bytes, ASCII case-insensitively (as keys compare).
+pub(crate) fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let first = b.first().map_or(0, u8::to_ascii_lowercase);
+    let last = b.last().map_or(0, u8::to_ascii_lowercase);
+    let h = (b.len() as u64)
+        .wrapping_mul(31)
+        .wrapping_add(u64::from(first).wrapping_mul(7))
+        .wrapping_add(u64::from(last));
+    1 << (h % 64)
+}
+
+/// A quick test that rules out most values a selector cannot match: the
+/// keys its matches must end in, as a 64-bit Bloom filter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyFilter {
+    /// One bit per key, by [`KeyFilter::bit`].
+    bits: u64,
+    /// Whether a key is a number, so that array indexes may match.
+    numeric: bool,
+}
+
+impl KeyFilter {
+    fn new<'k>(keys: impl IntoIterator<Item = &'k str>) -> Self {
+        let mut filter = KeyFilter {
+            bits: 0,
+            numeric: false,
+        };
+        for key in keys {
+            filter.bits |= key_bit(key);
+            filter.numeric |= key.parse::<usize>().is_ok();
+        }
+        filter
+    }
+
+    /// Whether a value at `path` may be selected.
+    pub(crate) fn may_match(&self, path: &Path<'_>) -> bool {
+        match path.key {
+            SegKey::Key(k) => self.bits & key_bit(k) != 0,
+            SegKey::Index(_) => self.numeric,
+            SegKey::Root => false,
+        }
+    }
+}
+
+impl Selector {
+    /// A filter on the last key of the values this selector matches, when
+    /// it only matches values at some literal keys.
+    pub(crate) fn key_filter(&self) -> Option<KeyFilter> {
+        let mut keys = Vec::new();
+        self.last_keys(&mut keys).then(|| KeyFilter::new(keys))
+    }
+
+    /// The [`key_bit`]s of keys every match has above the value (as in
+    /// [`Path::keys`]): `extra.**` needs an `extra` above.
+    pub(crate) fn required_keys(&self) -> u64 {
+        match self {
+            Selector::Path(items) => items
+                .split_last()
+                .map_or(&[][..], |(_, above)| above)
+                .iter()
+                .filter_map(|item| match item {
+                    // A number also matches array indexes, which have no key.
+                    Item::Key(k) if k.parse::<usize>().is_err() => Some(key_bit(k)),
+                    _ => None,
+                })
+                .fold(0, |bits, bit| bits | bit),
+            Selector::Or(children) => children
+                .iter()
+                .fold(u64::MAX, |bits, c| bits & c.required_keys()),
+            Selector::OrByKey(by_key, rest) => by_key
+                .values()
+                .flatten()
+                .map(|p| Selector::Path(p.clone()).required_keys())
+                .chain(rest.iter().map(Selector::required_keys))
+                .fold(u64::MAX, |bits, b| bits & b),
+            Selector::And(children) => children.iter().fold(0, |bits, c| bits | c.required_keys()),
+            Selector::Not(_) => 0,
+        }
+    }
+
+    /// Whether the selector may select a value only selectors naming it
+    /// apply to ([`Pii::Maybe`]): false when every match must end in a
+    /// type or a wildcard.
+    pub(crate) fn may_select_named_only(&self) -> bool {
+        match self {
+            Selector::Path(items) => matches!(items.last(), Some(Item::Key(_))),
+            Selector::Or(children) => children.iter().any(Self::may_select_named_only),
+            Selector::OrByKey(by_key, rest) => {
+                !by_key.is_empty() || rest.iter().any(Self::may_select_named_only)
+            }
+            Selector::And(children) => children.iter().all(Self::may_select_named_only),
+            Selector::Not(_) => true,
+        }
+    }
+
+    /// Collects the keys every match must end in; false when a match may
+    /// end anywhere.
+    fn last_keys<'s>(&'s self, out: &mut Vec<&'s str>) -> bool {
+        match self {
+            Selector::Path(items) => match items.last() {
+                Some(Item::Key(k)) => {
+                    out.push(k);
+                    true
+                }
+                _ => false,
+            },
+            Selector::Or(children) => children.iter().all(|c| c.last_keys(out)),
+            Selector::OrByKey(by_key, rest) => {
+                out.extend(by_key.keys().map(String::as_str));
+                rest.iter().all(|c| c.last_keys(out))
+            }
+            // Any one of the conditions will do.
+            Selector::And(children) => children.iter().any(|c| {
+                let mut keys = Vec::new();
+                let found = c.last_keys(&mut keys);
+                if found {
+                    out.extend(keys);
+                }
+                found
+            }),
+            Selector::Not(_) => false,
         }
     }
 }

@@ -360,7 +360,10 @@ fn selectors() {
     assert_eq!(scrubbed("$frame.function"), Vec::<String>::new());
     assert_eq!(scrubbed("$error.value"), ["exception.values.0.value"]);
     assert_eq!(scrubbed("$exception.type"), Vec::<String>::new());
-    assert_eq!(scrubbed("$message"), ["logentry.message"]);
+    assert_eq!(
+        scrubbed("$message"),
+        ["logentry.formatted", "logentry.message"]
+    );
     assert_eq!(scrubbed("$logentry.formatted"), ["logentry.formatted"]);
     assert_eq!(
         scrubbed("$http.headers.x-forwarded-for"),

@@ -8,6 +8,8 @@
 
 mod filter;
 mod fixtures;
+mod normalize_properties;
+mod normalize_snapshots;
 mod pii;
 mod properties;
 mod quota;
