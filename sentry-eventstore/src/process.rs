@@ -164,7 +164,7 @@ fn process_event(
     config.project_id = Some(project.config.project_id.value());
     config.key_id = message.key_id.map(|id| id.to_string());
     config.project_platform = project.config.platform.clone();
-    pipeline(&mut event, &config, &project.compiled, message.remote_addr)?;
+    let scrubbed_json = pipeline(&mut event, &config, &project.compiled, message.remote_addr)?;
     let category = event_category(&event);
     let meta = event_metadata(&event);
     let grouping = group_event(&event);
@@ -187,7 +187,11 @@ fn process_event(
             .or_else(|| u.email.as_ref().map(|v| format!("email:{v}")))
             .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
     });
-    let payload = serde_json::to_vec(&event).map_err(|e| ProcessError::Payload(e.to_string()))?;
+    let payload = match &scrubbed_json {
+        Some(value) => serde_json::to_vec(value),
+        None => serde_json::to_vec(&event),
+    }
+    .map_err(|e| ProcessError::Payload(e.to_string()))?;
     let new = NewEvent {
         project_id: i64::try_from(message.project_id).unwrap_or(i64::MAX),
         event_id,
