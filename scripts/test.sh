@@ -59,6 +59,7 @@ echo "ok: sentry-relay-core --features redis: the redis client, no async runtime
 
 step "benchmarks run (one iteration each)"
 cargo bench -p sentry-envelope --bench parse --locked -- --test
+cargo bench -p sentry-relay-core --bench process --locked -- --test
 
 step "fuzz targets (${FUZZ_SECONDS:-20} s each)"
 bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
