@@ -11,7 +11,8 @@
 //!   below).
 //!
 //! Compile a config once into a [`CompiledPiiConfig`], then
-//! [`scrub_event`] each normalized event (as JSON). Each redaction is
+//! [`scrub_event`] each normalized event (as JSON), or
+//! [`scrub_event_with`] several configs in turn in one walk. Each redaction is
 //! recorded in the event's `_meta` tree, at the path of the value:
 //! `{"": {"rem": [[rule, type, start, end]], "len": original_length}}`,
 //! with type `x` removed, `s` substituted, `m` masked, `p` pseudonymized

@@ -326,6 +326,19 @@ fn scan_ascii_keys(s: &[u8]) -> (bool, bool) {
         if !STARTS_WORD[usize::from(b)] {
             continue;
         }
+        // Most starts are ruled out by the next letter.
+        let next = s.get(i + 1).map_or(0, |n| n | 0x20);
+        if !matches!(
+            (b | 0x20, next),
+            (b'p', b'a' | b'r')
+                | (b's', b'e')
+                | (b'a', b'u' | b'p')
+                | (b'c', b'r')
+                | (b'm', b'y')
+                | (b't', b'o')
+        ) {
+            continue;
+        }
         // `b` is a letter: `| 0x20` lowercases it.
         password |= match b | 0x20 {
             b'p' => {

@@ -128,6 +128,16 @@ impl Matcher {
         }
     }
 
+    /// Whether the rule's pattern matches `text`, for rules that look into
+    /// strings.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        match self {
+            Matcher::Value(m) => m.is_match(text),
+            Matcher::KeyValue(k) => k.is_match(text),
+            Matcher::Anything | Matcher::Key(_) => false,
+        }
+    }
+
     /// What a string needs for the rule to find something in it, for rules
     /// that look into strings.
     pub(crate) fn needs(&self) -> Option<Needs> {

@@ -248,14 +248,39 @@ type MetaTree = Option<Map<String, Value>>;
 /// What scrubbing did to a string.
 enum Scrubbed {
     Unchanged,
-    /// Parts were redacted: the remarks, and the original length in
-    /// characters.
-    Changed(Vec<Value>, usize),
+    /// Parts were redacted: the remarks, the original length in
+    /// characters, and the rule that then removed the whole string, if a
+    /// later config did.
+    Changed(Vec<Value>, usize, Option<String>),
     /// A rule removed the whole string.
     Removed(String),
 }
 
+/// Whether a rule finds something in a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidate {
+    No,
+    Yes,
+    /// Its prefilter passed; its regex did not run.
+    Unverified,
+}
+
+impl From<bool> for Candidate {
+    fn from(yes: bool) -> Self {
+        if yes { Candidate::Yes } else { Candidate::No }
+    }
+}
+
+/// What applying a rule to a string did.
+enum Applied {
+    Nothing,
+    Changed,
+    /// The rule removes the whole string.
+    Removed(String),
+}
+
 /// A piece of a string being scrubbed.
+#[derive(Clone)]
 enum Chunk<'c> {
     /// A part of the string as it was before scrubbing.
     Text(Range<usize>),
@@ -280,7 +305,7 @@ struct Scrubber<'c> {
     ranges: Vec<Range<usize>>,
     /// For each rule of an application, whether it finds something in the
     /// string at hand; kept to reuse its allocation.
-    candidates: Vec<bool>,
+    candidates: Vec<Candidate>,
 }
 
 /// The configs (indexes into [`Scrubber::configs`]) that still apply to a
@@ -324,6 +349,7 @@ pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<
             key: SegKey::Root,
             kinds: kind::EVENT | kind::OBJECT,
             pii: Pii::True,
+            key_bit: 0,
             keys: 0,
         },
         meta: MetaLoc::Root,
@@ -425,17 +451,18 @@ impl<'c> Scrubber<'c> {
         if pii == Pii::False || matches!(value, Value::Null | Value::Bool(_)) {
             return Ok(None);
         }
+        let bit = match key {
+            SegKey::Key(k) => key_bit(k),
+            SegKey::Index(_) | SegKey::Root => 0,
+        };
         let node = Node {
             path: Path {
                 parent: Some(&parent.path),
                 key,
                 kinds: schema_kind | json_kind(value),
                 pii,
-                keys: parent.path.keys
-                    | match key {
-                        SegKey::Key(k) => key_bit(k),
-                        SegKey::Index(_) | SegKey::Root => 0,
-                    },
+                key_bit: bit,
+                keys: parent.path.keys | bit,
             },
             meta,
             meta_parent: Some(parent),
@@ -444,13 +471,21 @@ impl<'c> Scrubber<'c> {
         if let Value::String(s) = value {
             return Ok(match self.scrub_string(s, &node, active, &mut keys) {
                 Scrubbed::Unchanged => None,
-                Scrubbed::Changed(remarks, original_len) => self.record(&node, None, |meta| {
-                    let entry = child_map(meta, "");
-                    entry.insert("rem".to_owned(), Value::Array(remarks));
-                    entry
-                        .entry("len")
-                        .or_insert_with(|| Value::from(original_len));
-                }),
+                Scrubbed::Changed(remarks, original_len, removed) => {
+                    if removed.is_some() {
+                        *value = Value::Null;
+                    }
+                    self.record(&node, None, |meta| {
+                        let entry = child_map(meta, "");
+                        entry.insert("rem".to_owned(), Value::Array(remarks));
+                        entry
+                            .entry("len")
+                            .or_insert_with(|| Value::from(original_len));
+                        if let Some(origin) = removed {
+                            add_removed(meta, origin);
+                        }
+                    })
+                }
                 Scrubbed::Removed(origin) => {
                     *value = Value::Null;
                     self.record(&node, None, |meta| add_removed(meta, origin))
@@ -520,84 +555,148 @@ impl<'c> Scrubber<'c> {
             return Scrubbed::Unchanged;
         }
         let key = node.path.key_str().unwrap_or("");
-        let mut chunks: Option<Vec<Chunk<'c>>> = None;
-        // The needs `value` meets, while no rule has split it into chunks.
-        let mut value_meets: Option<u32> = None;
-        let mut candidates = std::mem::take(&mut self.candidates);
-        let configs = self.configs;
+        let configs = &self.configs[active];
         let wanted = self.wanted;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        // Scrubbing with one config after the other writes the string and
+        // its `_meta` after each config that changed it, and the next
+        // config starts from there: `committed` is that string (its chunks
+        // and text), `None` while it is `value`.
+        let mut committed: Option<(Vec<Chunk<'c>>, String)> = None;
+        // The needs the committed string meets, once known.
+        let mut committed_meets: Option<u32> = None;
+        // The chunks of the config at hand, once a rule looks at them, and
+        // whether its rules changed them.
+        let mut chunks: Option<Vec<Chunk<'c>>> = None;
+        let mut dirty = false;
         let mut removed = None;
-        'apps: for (config, app) in configs[active]
-            .iter()
-            .flat_map(|c| c.applications.iter().map(move |a| (c, a)))
-        {
-            if !app.may_select(&node.path) {
-                continue;
-            }
-            let any_key = app.rule_for_key(key, keys).is_some();
-            if !any_key && app.needs == 0 {
-                continue;
-            }
-            // Which rules find something in the string as it is before
-            // this application's rules run: cheap tests first.
-            let joined;
-            let (text, meets) = match &chunks {
-                None => (
-                    value.as_str(),
-                    *value_meets.get_or_insert_with(|| {
-                        Needs::check_all(wanted, value, &TextStats::new(value))
-                    }),
-                ),
-                Some(c) => {
-                    joined = join_text(c, value);
-                    let meets = Needs::check_all(wanted, &joined, &TextStats::new(&joined));
-                    (joined.as_ref(), meets)
+        'configs: for config in configs {
+            for app in &config.applications {
+                if !app.may_select(&node.path) {
+                    continue;
                 }
-            };
-            if !any_key && app.needs & meets == 0 {
-                continue;
-            }
-            if !app.selects(&node.path) {
-                continue;
-            }
-            candidates.clear();
-            candidates.extend(app.rules.iter().map(|rule| match &rule.matcher {
-                Matcher::Value(m) => m.needs.bit() & meets != 0 && m.is_match(text),
-                Matcher::KeyValue(k) => k.needs.bit() & meets != 0 && k.is_match(text),
-                Matcher::Anything | Matcher::Key(_) => false,
-            }));
-            if !any_key && !candidates.contains(&true) {
-                continue;
-            }
-            let chunks = chunks.get_or_insert_with(|| self.existing_chunks(value, node));
-            for (rule, &candidate) in app.rules.iter().zip(&candidates) {
-                let hash_key = &config.hash_key;
-                let base = value.as_str();
-                if let Some(origin) = self.apply(rule, chunks, base, key, keys, candidate, hash_key)
-                {
-                    removed = Some(origin);
-                    break 'apps;
+                let any_key = app.rule_for_key(key, keys).is_some();
+                if !any_key && app.needs == 0 {
+                    continue;
+                }
+                // The string as it is before this application's rules run,
+                // and the needs it meets.
+                let joined;
+                let (text, meets) = match (&chunks, &committed) {
+                    (Some(c), _) if dirty => {
+                        joined = join_text(c, value);
+                        let meets = Needs::check_all(wanted, &joined, &TextStats::new(&joined));
+                        (joined.as_ref(), meets)
+                    }
+                    (_, Some((_, text))) => (
+                        text.as_str(),
+                        *committed_meets.get_or_insert_with(|| {
+                            Needs::check_all(wanted, text, &TextStats::new(text))
+                        }),
+                    ),
+                    (_, None) => (
+                        value.as_str(),
+                        *committed_meets.get_or_insert_with(|| {
+                            Needs::check_all(wanted, value, &TextStats::new(value))
+                        }),
+                    ),
+                };
+                if !any_key && app.needs & meets == 0 {
+                    continue;
+                }
+                // Which rules find something. Patterns with a prefilter run
+                // before the selector; custom ones (which may be slow) after.
+                let custom = Needs::Anything.bit();
+                // While the string is one piece, a value rule whose regex
+                // does not match it finds nothing in it either: its `find`
+                // can decide, unless an earlier rule splits the string.
+                let one_piece = committed.is_none() && !dirty && !self.had_meta;
+                candidates.clear();
+                candidates.extend(app.rules.iter().map(|rule| match rule.matcher.needs() {
+                    Some(n) if n.bit() & meets & !custom != 0 => {
+                        if one_piece && matches!(rule.matcher, Matcher::Value(_)) {
+                            Candidate::Unverified
+                        } else {
+                            Candidate::from(rule.matcher.is_match(text))
+                        }
+                    }
+                    _ => Candidate::No,
+                }));
+                let may_custom = app.needs & custom != 0;
+                let none = |c: &[Candidate]| c.iter().all(|c| *c == Candidate::No);
+                if !any_key && !may_custom && none(&candidates) {
+                    continue;
+                }
+                if !app.selects(&node.path) {
+                    continue;
+                }
+                if may_custom {
+                    for (rule, candidate) in app.rules.iter().zip(candidates.iter_mut()) {
+                        if rule.matcher.needs() == Some(Needs::Anything) {
+                            *candidate = Candidate::from(rule.matcher.is_match(text));
+                        }
+                    }
+                    if !any_key && none(&candidates) {
+                        continue;
+                    }
+                }
+                let chunks = chunks.get_or_insert_with(|| match &committed {
+                    Some((c, _)) => c.clone(),
+                    None => self.existing_chunks(value, node),
+                });
+                let mut split = false;
+                for (rule, &candidate) in app.rules.iter().zip(&candidates) {
+                    let candidate = match candidate {
+                        Candidate::No => false,
+                        Candidate::Yes => true,
+                        Candidate::Unverified => !split || rule.matcher.is_match(text),
+                    };
+                    let hash_key = &config.hash_key;
+                    let base = value.as_str();
+                    let found = self.apply(rule, chunks, base, key, keys, candidate, hash_key);
+                    match found {
+                        Applied::Nothing => {}
+                        Applied::Changed => {
+                            dirty = true;
+                            split = true;
+                        }
+                        Applied::Removed(origin) => {
+                            removed = Some(origin);
+                            break 'configs;
+                        }
+                    }
                 }
             }
+            // The end of a config: it wrote the string if it changed it.
+            if let Some(c) = chunks.take().filter(|_| dirty) {
+                let text = join_text(&c, value).into_owned();
+                let before = committed
+                    .as_ref()
+                    .map_or(value.as_str(), |(_, t)| t.as_str());
+                if text != before {
+                    committed = Some((c, text));
+                    committed_meets = None;
+                }
+            }
+            dirty = false;
         }
         self.candidates = candidates;
-        if let Some(origin) = removed {
-            return Scrubbed::Removed(origin);
+        let changed = committed.map(|(c, text)| (text, remarks(&c, value), value.chars().count()));
+        match (removed, changed) {
+            (None, None) => Scrubbed::Unchanged,
+            (None, Some((new_value, remarks, original_len))) => {
+                *value = new_value;
+                Scrubbed::Changed(remarks, original_len, None)
+            }
+            (Some(origin), None) => Scrubbed::Removed(origin),
+            // Written by an earlier config, then removed.
+            (Some(origin), Some((_, remarks, original_len))) => {
+                Scrubbed::Changed(remarks, original_len, Some(origin))
+            }
         }
-        let Some(chunks) = chunks else {
-            return Scrubbed::Unchanged;
-        };
-        let (new_value, remarks) = join(&chunks, value);
-        if new_value == *value {
-            return Scrubbed::Unchanged;
-        }
-        let original_len = value.chars().count();
-        *value = new_value;
-        Scrubbed::Changed(remarks, original_len)
     }
 
-    /// Applies `rule` to the chunks of a string (parts of `base`); the
-    /// rule's id when it removes the whole value.
+    /// Applies `rule` to the chunks of a string (parts of `base`).
     #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
@@ -608,7 +707,7 @@ impl<'c> Scrubber<'c> {
         keys: &mut KeyCache,
         value_candidate: bool,
         hash_key: &[u8],
-    ) -> Option<String> {
+    ) -> Applied {
         let whole = match &rule.matcher {
             Matcher::Anything => true,
             Matcher::Key(k) => k.is_match_key(key, keys),
@@ -620,17 +719,17 @@ impl<'c> Scrubber<'c> {
                             .any(|c| matches!(c, Chunk::Text(r) if k.is_match(&base[r.clone()]))))
             }
             Matcher::Value(m) => {
-                if value_candidate {
-                    self.apply_value(rule, m, chunks, base, hash_key);
+                if value_candidate && self.apply_value(rule, m, chunks, base, hash_key) {
+                    return Applied::Changed;
                 }
                 false
             }
         };
         if !whole || !chunks.iter().any(|c| matches!(c, Chunk::Text(_))) {
-            return None;
+            return Applied::Nothing;
         }
         if matches!(rule.redact, Redact::Remove) {
-            return Some(rule.origin.clone());
+            return Applied::Removed(rule.origin.clone());
         }
         let (text, ty) = redact(&rule.redact, &join_text(chunks, base), hash_key);
         chunks.clear();
@@ -639,9 +738,11 @@ impl<'c> Scrubber<'c> {
             rule: Cow::Borrowed(&rule.origin),
             ty,
         });
-        None
+        Applied::Changed
     }
 
+    /// Redacts what `m` finds in the text chunks; whether it found
+    /// anything.
     fn apply_value(
         &mut self,
         rule: &'c CompiledRule,
@@ -649,17 +750,32 @@ impl<'c> Scrubber<'c> {
         chunks: &mut Vec<Chunk<'c>>,
         base: &str,
         hash_key: &[u8],
-    ) {
+    ) -> bool {
+        // Most of the time nothing is found: look before copying.
+        let found = chunks.iter().position(|c| match c {
+            Chunk::Text(r) => {
+                self.ranges.clear();
+                m.find(&base[r.clone()], &mut self.ranges);
+                !self.ranges.is_empty()
+            }
+            Chunk::Redacted { .. } => false,
+        });
+        let Some(first) = found else {
+            return false;
+        };
         let mut out = Vec::with_capacity(chunks.len() + 2);
-        for chunk in chunks.drain(..) {
+        for (i, chunk) in chunks.drain(..).enumerate() {
             let Chunk::Text(range) = chunk else {
                 out.push(chunk);
                 continue;
             };
             let text = &base[range.clone()];
-            self.ranges.clear();
-            m.find(text, &mut self.ranges);
-            if self.ranges.is_empty() {
+            // The ranges of the first chunk with matches are at hand.
+            if i > first {
+                self.ranges.clear();
+                m.find(text, &mut self.ranges);
+            }
+            if i < first || self.ranges.is_empty() {
                 out.push(Chunk::Text(range));
                 continue;
             }
@@ -684,6 +800,7 @@ impl<'c> Scrubber<'c> {
             }
         }
         *chunks = out;
+        true
     }
 
     /// The chunks of `value`, with the ranges earlier scrubbing recorded
@@ -769,7 +886,7 @@ fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &[u8]) -> (Cow<'c, str>,
 }
 
 /// The string of `chunks` (parts of `base`).
-fn join_text<'a>(chunks: &'a [Chunk<'_>], base: &'a str) -> Cow<'a, str> {
+fn join_text<'b>(chunks: &[Chunk<'_>], base: &'b str) -> Cow<'b, str> {
     match chunks {
         [Chunk::Text(r)] if r.len() == base.len() => Cow::Borrowed(base),
         _ => Cow::Owned(
@@ -784,25 +901,25 @@ fn join_text<'a>(chunks: &'a [Chunk<'_>], base: &'a str) -> Cow<'a, str> {
     }
 }
 
-/// The string of `chunks` (parts of `base`) and the remarks of its
-/// redactions.
-fn join(chunks: &[Chunk<'_>], base: &str) -> (String, Vec<Value>) {
-    let mut s = String::with_capacity(base.len());
+/// The remarks of the redactions in `chunks` (parts of `base`), with
+/// their byte ranges in the joined string.
+fn remarks(chunks: &[Chunk<'_>], base: &str) -> Vec<Value> {
+    let mut pos = 0;
     let mut remarks = Vec::new();
     for c in chunks {
         match c {
-            Chunk::Text(r) => s.push_str(&base[r.clone()]),
+            Chunk::Text(r) => pos += base[r.clone()].len(),
             Chunk::Redacted { text, rule, ty } => {
-                let start = s.len();
-                s.push_str(text);
+                let start = pos;
+                pos += text.len();
                 remarks.push(Value::Array(vec![
                     Value::String(rule.as_ref().to_owned()),
                     Value::String(ty.to_string()),
                     Value::from(start),
-                    Value::from(s.len()),
+                    Value::from(pos),
                 ]));
             }
         }
     }
-    (s, remarks)
+    remarks
 }

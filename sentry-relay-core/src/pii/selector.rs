@@ -80,6 +80,8 @@ pub(crate) struct Path<'a> {
     pub(crate) key: SegKey<'a>,
     pub(crate) kinds: u32,
     pub(crate) pii: Pii,
+    /// The [`key_bit`] of this segment's key (0 for an index).
+    pub(crate) key_bit: u64,
     /// The [`key_bit`]s of the keys of this segment and the ones above.
     pub(crate) keys: u64,
 }
@@ -95,10 +97,30 @@ impl<'a> Path<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Item {
-    Key(String),
+    Key(KeyItem),
     Type(u32),
     Wildcard,
     DeepWildcard,
+}
+
+/// A literal key of a selector.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyItem {
+    name: String,
+    /// The key as a number: it also matches that array index.
+    index: Option<usize>,
+    /// Its [`key_bit`].
+    bit: u64,
+}
+
+impl KeyItem {
+    fn new(name: String) -> Self {
+        KeyItem {
+            index: name.parse().ok(),
+            bit: key_bit(&name),
+            name,
+        }
+    }
 }
 
 impl Item {
@@ -112,8 +134,8 @@ impl Item {
         };
         match self {
             Item::Key(k) => match seg.key {
-                SegKey::Key(s) => s.eq_ignore_ascii_case(k),
-                SegKey::Index(i) => k.parse::<usize>().is_ok_and(|k| k == i),
+                SegKey::Key(s) => s.eq_ignore_ascii_case(&k.name),
+                SegKey::Index(i) => k.index == Some(i),
                 SegKey::Root => false,
             },
             Item::Type(t) => !named_only && seg.kinds & t != 0,
@@ -169,9 +191,10 @@ impl Selector {
                         Selector::Path(p) => match p.last() {
                             // A number also matches array indexes (`01`
                             // index 1): those paths stay unindexed.
-                            Some(Item::Key(k)) if k.parse::<usize>().is_err() => {
-                                by_key.entry(k.to_ascii_lowercase()).or_default().push(p)
-                            }
+                            Some(Item::Key(k)) if k.index.is_none() => by_key
+                                .entry(k.name.to_ascii_lowercase())
+                                .or_default()
+                                .push(p),
                             _ => rest.push(Selector::Path(p)),
                         },
                         other => rest.push(other),
@@ -188,7 +211,7 @@ impl Selector {
     /// Whether the value at `path` is selected.
     pub(crate) fn matches(&self, path: &Path<'_>) -> bool {
         match self {
-            Selector::Path(items) => match_items(items, items.len(), Some(path)),
+            Selector::Path(items) => match_path(items, path),
             Selector::And(c) => c.iter().all(|s| s.matches(path)),
             Selector::Or(c) => c.iter().any(|s| s.matches(path)),
             Selector::OrByKey(by_key, rest) => {
@@ -200,7 +223,7 @@ impl Selector {
                     // Paths ending in numbers are in `rest`.
                     SegKey::Index(_) | SegKey::Root => None,
                 };
-                keyed.is_some_and(|ps| ps.iter().any(|p| match_items(p, p.len(), Some(path))))
+                keyed.is_some_and(|ps| ps.iter().any(|p| match_path(p, path)))
                     || rest.iter().any(|s| s.matches(path))
             }
             Selector::Not(c) => !c.matches(path),
@@ -208,17 +231,19 @@ impl Selector {
     }
 }
 
-/// The bit of a key in 64-bit Bloom filters of keys: from its length and
-/// its first and last bytes, ASCII case-insensitively (as keys compare).
+/// The bit of a key in 64-bit Bloom filters of keys: a hash of its length
+/// and its first and last two bytes, ASCII case-insensitively (as keys
+/// compare).
 pub(crate) fn key_bit(key: &str) -> u64 {
     let b = key.as_bytes();
-    let first = b.first().map_or(0, u8::to_ascii_lowercase);
-    let last = b.last().map_or(0, u8::to_ascii_lowercase);
-    let h = (b.len() as u64)
-        .wrapping_mul(31)
-        .wrapping_add(u64::from(first).wrapping_mul(7))
-        .wrapping_add(u64::from(last));
-    1 << (h % 64)
+    let byte = |i: Option<&u8>| u64::from(i.map_or(0, u8::to_ascii_lowercase));
+    let n = b.len();
+    let h = (n as u64)
+        | byte(b.first()) << 8
+        | byte(b.get(1)) << 16
+        | byte(n.checked_sub(2).and_then(|i| b.get(i))) << 24
+        | byte(b.last()) << 32;
+    1 << (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
 /// A quick test that rules out most values a selector cannot match: the
@@ -245,9 +270,10 @@ impl KeyFilter {
     }
 
     /// Whether a value at `path` may be selected.
+    #[inline]
     pub(crate) fn may_match(&self, path: &Path<'_>) -> bool {
         match path.key {
-            SegKey::Key(k) => self.bits & key_bit(k) != 0,
+            SegKey::Key(_) => self.bits & path.key_bit != 0,
             SegKey::Index(_) => self.numeric,
             SegKey::Root => false,
         }
@@ -272,7 +298,7 @@ impl Selector {
                 .iter()
                 .filter_map(|item| match item {
                     // A number also matches array indexes, which have no key.
-                    Item::Key(k) if k.parse::<usize>().is_err() => Some(key_bit(k)),
+                    Item::Key(k) if k.index.is_none() => Some(k.bit),
                     _ => None,
                 })
                 .fold(0, |bits, bit| bits | bit),
@@ -311,7 +337,7 @@ impl Selector {
         match self {
             Selector::Path(items) => match items.last() {
                 Some(Item::Key(k)) => {
-                    out.push(k);
+                    out.push(&k.name);
                     true
                 }
                 _ => false,
@@ -333,6 +359,25 @@ impl Selector {
             Selector::Not(_) => false,
         }
     }
+}
+
+/// Whether `items` match the segments ending at `path`.
+fn match_path(items: &[Item], path: &Path<'_>) -> bool {
+    // Cheap tests first: the last key is the value's, and the keys above
+    // are on the path.
+    let Some((last, above)) = items.split_last() else {
+        return true;
+    };
+    if let Item::Key(k) = last {
+        if k.index.is_none() && path.key_bit & k.bit == 0 {
+            return false;
+        }
+    }
+    above.iter().all(|item| match item {
+        // A number also matches array indexes, which have no key.
+        Item::Key(k) if k.index.is_none() => path.keys & k.bit != 0,
+        _ => true,
+    }) && match_items(items, items.len(), Some(path))
 }
 
 /// Whether `items` match the segments ending at `seg`; `total` is the
@@ -470,7 +515,7 @@ impl Parser<'_> {
             };
             let key = quoted[..end].to_owned();
             self.pos += end + 2;
-            return Ok(Item::Key(key));
+            return Ok(Item::Key(KeyItem::new(key)));
         }
         let is_type = rest.starts_with('$');
         let body = if is_type { &rest[1..] } else { rest };
@@ -487,9 +532,140 @@ impl Parser<'_> {
                 None => return Err(self.error(&format!("unknown type `${name}`"))),
             }
         } else {
-            Item::Key(name.to_owned())
+            Item::Key(KeyItem::new(name.to_owned()))
         };
         self.pos += len + usize::from(is_type);
         Ok(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A segment of a test path: key (or index), schema kinds and PII level.
+    type Seg = (Result<&'static str, usize>, u32, Pii);
+
+    /// Calls `f` with the path of the last of `segs` (under the root).
+    fn with_path(segs: &[Seg], parent: &Path<'_>, f: &mut dyn FnMut(&Path<'_>)) {
+        let Some(((key, kinds, pii), rest)) = segs.split_first() else {
+            return f(parent);
+        };
+        let (key, bit) = match key {
+            Ok(k) => (SegKey::Key(k), key_bit(k)),
+            Err(i) => (SegKey::Index(*i), 0),
+        };
+        let path = Path {
+            parent: Some(parent),
+            key,
+            kinds: *kinds,
+            pii: *pii,
+            key_bit: bit,
+            keys: parent.keys | bit,
+        };
+        with_path(rest, &path, f);
+    }
+
+    fn seg() -> impl Strategy<Value = Seg> {
+        let key = prop_oneof![
+            prop::sample::select(vec![
+                "extra",
+                "Extra",
+                "foo",
+                "foo.bar",
+                "vars",
+                "cookies",
+                "session",
+                "sessionid",
+                "REMOTE_ADDR",
+                "remote_addr",
+                "env",
+                "headers",
+                "user-agent",
+                "0",
+                "01",
+                "1",
+                "debug_meta",
+                "filename",
+                "formatted",
+                "value",
+                "ip_address",
+                "",
+            ])
+            .prop_map(Ok),
+            (0usize..3).prop_map(Err),
+        ];
+        let kinds = prop::sample::select(vec![
+            kind::STRING,
+            kind::OBJECT,
+            kind::ARRAY,
+            kind::NUMBER,
+            kind::FRAME | kind::OBJECT,
+            kind::REQUEST | kind::OBJECT,
+            kind::USER | kind::OBJECT,
+            kind::LOGENTRY | kind::OBJECT,
+            kind::EXCEPTION | kind::OBJECT,
+        ]);
+        let pii = prop::sample::select(vec![Pii::True, Pii::True, Pii::Maybe, Pii::False]);
+        (key, kinds, pii)
+    }
+
+    const SELECTORS: &[&str] = &[
+        "$string",
+        "**",
+        "foo",
+        "extra.foo",
+        "extra.'foo.bar'",
+        "$event.extra.*",
+        "extra.**",
+        "$frame.vars.**",
+        "$frame.filename",
+        "$http.env.REMOTE_ADDR || $user.ip_address || extra.0",
+        "$logentry.formatted",
+        "($string || $object) && !(debug_meta.** || $frame.filename || $http.headers.user-agent)",
+        "!$string",
+        "extra.* && !extra.foo",
+        "01 || 1.foo",
+        "0.foo",
+        "*.cookies.sessionid || *.cookies.session || *.cookies.a || *.cookies.b || *.cookies.c \
+         || *.cookies.d || *.cookies.e || *.cookies.f || *.cookies.01 || extra.**",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// The quick tests never rule out a value the selector selects.
+        #[test]
+        fn quick_tests_never_rule_out_a_match(
+            segs in prop::collection::vec(seg(), 1..5),
+            which in 0..SELECTORS.len(),
+        ) {
+            let selector = Selector::parse(SELECTORS[which]).unwrap();
+            let root = Path {
+                parent: None,
+                key: SegKey::Root,
+                kinds: kind::EVENT | kind::OBJECT,
+                pii: Pii::True,
+                key_bit: 0,
+                keys: 0,
+            };
+            let mut checked = Ok(());
+            with_path(&segs, &root, &mut |path| {
+                if !selector.matches(path) {
+                    return;
+                }
+                let required = selector.required_keys();
+                if path.pii == Pii::Maybe && !selector.may_select_named_only() {
+                    checked = Err("named only");
+                } else if path.keys & required != required {
+                    checked = Err("required keys");
+                } else if selector.key_filter().is_some_and(|f| !f.may_match(path)) {
+                    checked = Err("key filter");
+                }
+            });
+            prop_assert_eq!(checked, Ok(()), "{} on {:?}", SELECTORS[which], segs);
+        }
     }
 }

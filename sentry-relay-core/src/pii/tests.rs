@@ -610,3 +610,41 @@ fn odd_events() {
     );
     assert!(e.get("_meta").is_none());
 }
+
+/// Regression: a rule's regex decides on the string as it was before the
+/// application's rules ran. Removing the `x` of `1.2.3.4x` makes an IP
+/// address appear, which `@ip` must not redact (its regex did not match
+/// `1.2.3.4x`), even though `@ip` skips its regex on strings in one piece.
+#[test]
+fn rules_see_the_string_as_it_was_before_the_application() {
+    let config = compile(json!({
+        "rules": {"x": {"type": "pattern", "pattern": "x", "redaction": {"method": "remove"}}},
+        "applications": {"$string": ["x", "@ip"]}
+    }));
+    let e = scrub(
+        json!({"extra": {"v": "1.2.3.4x", "w": "1.2.3.4 x"}}),
+        &config,
+    );
+    assert_eq!(e["extra"]["v"], "1.2.3.4");
+    assert_eq!(
+        e["_meta"]["extra"]["v"][""]["rem"],
+        json!([["x", "x", 7, 7]])
+    );
+    assert_eq!(e["extra"]["w"], "[ip] ");
+}
+
+/// Scrubbing with several configs at once is scrubbing with each in turn:
+/// a string one config changes and the next removes keeps the first one's
+/// remarks.
+#[test]
+fn a_later_config_removing_a_changed_string_keeps_the_earlier_remarks() {
+    let first = compile(json!({"applications": {"$string": ["@ip"]}}));
+    let second = compile(json!({"applications": {"extra.v": ["@anything:remove"]}}));
+    let mut e = json!({"extra": {"v": "from 10.0.0.1"}});
+    scrub_event_with(&mut e, &[first, second]).unwrap();
+    assert_eq!(e["extra"]["v"], Value::Null);
+    assert_eq!(
+        e["_meta"]["extra"]["v"][""],
+        json!({"rem": [["@ip", "s", 5, 9], ["@anything:remove", "x"]], "len": 13})
+    );
+}

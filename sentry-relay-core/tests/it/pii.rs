@@ -1,10 +1,10 @@
 //! PII scrubbing of events from real SDKs, and its properties.
 
-use std::time::Instant;
-
 use proptest::prelude::*;
 use sentry_envelope::{Envelope, ItemType, Limits};
-use sentry_relay_core::pii::{CompiledPiiConfig, DataScrubbingConfig, scrub_event};
+use sentry_relay_core::pii::{
+    CompiledPiiConfig, DataScrubbingConfig, PiiConfig, scrub_event, scrub_event_with,
+};
 use serde_json::{Value, json};
 
 fn defaults() -> CompiledPiiConfig {
@@ -92,52 +92,6 @@ fn scope_data_user_is_kept_but_fixtures_scrub_cleanly() {
     assert_eq!(event["extra"]["order_id"], "ord_1234");
 }
 
-/// A realistic error event of about 5 KB.
-fn sample_event() -> Value {
-    let frames: Vec<Value> = (0..12)
-        .map(|i| {
-            json!({
-                "filename": format!("app/module_{i}.py"), "abs_path": format!("/srv/app/module_{i}.py"),
-                "function": format!("handler_{i}"), "module": format!("app.module_{i}"), "lineno": 10 + i,
-                "context_line": "    result = process(request, user)",
-                "pre_context": ["def handler(request):", "    user = request.user"],
-                "post_context": ["    return result", ""],
-                "in_app": true,
-                "vars": {"request": "<WSGIRequest: GET '/checkout'>", "user": "<User: jane>", "i": i.to_string(), "password": "hunter2"}
-            })
-        })
-        .collect();
-    json!({
-        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "timestamp": 1714564800.0, "platform": "python",
-        "level": "error", "release": "app@1.2.3", "environment": "production", "server_name": "web-1",
-        "exception": {"values": [{"type": "ValueError", "value": "invalid amount for 10.1.2.3", "stacktrace": {"frames": frames}}]},
-        "request": {"url": "https://example.com/checkout", "method": "POST",
-            "headers": [["Host", "example.com"], ["User-Agent", "Mozilla/5.0"], ["Authorization", "Bearer abc"], ["Cookie", "sessionid=abc"]],
-            "cookies": [["sessionid", "abc"], ["theme", "dark"]],
-            "data": {"card": "4111 1111 1111 1111", "amount": 42}},
-        "user": {"id": "42", "ip_address": "10.1.2.3", "email": "jane@example.com"},
-        "breadcrumbs": {"values": (0..10).map(|i| json!({"timestamp": 1714564700.0 + f64::from(i), "category": "http", "message": format!("GET /api/items/{i}"), "data": {"status_code": 200}})).collect::<Vec<_>>()},
-        "contexts": {"runtime": {"name": "CPython", "version": "3.11.7"}, "trace": {"trace_id": "0ee38bfea1574bf780c14b63e8e13157", "span_id": "b790b08fcf433043"}},
-        "tags": [["level", "error"], ["server_name", "web-1"]],
-        "extra": {"sys.argv": ["manage.py", "runserver"], "order_id": "ord_1234"},
-    })
-}
-
-#[test]
-#[ignore = "timing; run with --release --ignored --nocapture"]
-fn scrub_timing() {
-    let config = defaults();
-    let event = sample_event();
-    println!("event size: {} bytes", event.to_string().len());
-    let n = 5000;
-    let mut events: Vec<Value> = (0..n).map(|_| event.clone()).collect();
-    let start = Instant::now();
-    for e in &mut events {
-        scrub_event(e, &config).unwrap();
-    }
-    println!("scrub_event: {:?} per event", start.elapsed() / n);
-}
-
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -149,6 +103,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
             Just("10.0.0.1".to_owned()),
             Just("4111 1111 1111 1111".to_owned()),
             Just("/home/jane/x".to_owned()),
+            Just("job-123456 a@b.io".to_owned()),
+            Just("s3cret 4111111111111111".to_owned()),
             ".{0,16}",
         ]
         .prop_map(Value::String),
@@ -174,7 +130,50 @@ fn arb_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Advanced rules that overlap the default ones: they redact parts of
+/// strings the defaults then redact further, or remove what the defaults
+/// changed.
+fn advanced() -> CompiledPiiConfig {
+    let config: PiiConfig = serde_json::from_value(json!({
+        "rules": {
+            "jobs": {"type": "pattern", "pattern": r"job-\d+", "redaction": {"method": "hash"}},
+            "secret": {"type": "pattern", "pattern": "s3cr[a-z]+", "redaction": {"method": "mask"}},
+            "pair": {"type": "redact_pair", "keyPattern": "user|cookies"}
+        },
+        "applications": {
+            "$string": ["jobs", "@email:replace", "secret"],
+            "extra.**": ["pair"],
+            "$object && !extra": ["@password:remove"]
+        }
+    }))
+    .unwrap();
+    CompiledPiiConfig::new(&config).unwrap()
+}
+
 proptest! {
+    /// One walk with several configs gives what one walk per config gives.
+    #[test]
+    fn scrubbing_with_several_configs_at_once_is_scrubbing_in_turn(
+        body in arb_json(),
+        meta in arb_json(),
+        defaults_first in any::<bool>(),
+    ) {
+        let configs = if defaults_first { [defaults(), advanced()] } else { [advanced(), defaults()] };
+        let mut event = json!({"extra": body.clone(), "request": {"data": body}, "user": {"x": "job-1"}});
+        // Sometimes with a `_meta` from an earlier scrubbing, sometimes with junk.
+        if meta.is_object() {
+            event["_meta"] = meta;
+        } else {
+            scrub_event(&mut event, &configs[1]).unwrap();
+        }
+        let mut in_turn = event.clone();
+        let expected = configs.iter().try_for_each(|c| scrub_event(&mut in_turn, c));
+        let mut at_once = event;
+        let got = scrub_event_with(&mut at_once, &configs);
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(at_once, in_turn);
+    }
+
     #[test]
     fn scrubbing_is_idempotent_and_never_panics(body in arb_json()) {
         let config = defaults();
