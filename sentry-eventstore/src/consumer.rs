@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
 use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
@@ -19,6 +18,7 @@ use crate::configs::{ConfigCache, ProjectState};
 use crate::error::StoreError;
 use crate::message::IngestMessage;
 use crate::models::NewEvent;
+use crate::outcomes::produce_outcome;
 use crate::process::{ProcessError, process_message};
 use crate::store::Store;
 use sentry_relay_core::pipeline::EventDrop;
@@ -220,11 +220,8 @@ async fn produce_outcomes(
     producer: &dyn Producer,
     outcomes: Vec<Outcome>,
 ) -> Result<(), StreamError> {
-    for outcome in outcomes {
-        let key = Bytes::from(outcome.project_id.to_string());
-        producer
-            .produce(topics::OUTCOMES, Some(key), Bytes::from(outcome.to_json()))
-            .await?;
+    for outcome in &outcomes {
+        produce_outcome(producer, outcome).await?;
     }
     Ok(())
 }

@@ -55,7 +55,7 @@ pub use models::{
     NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
     SaveOutcome, StoredEvent, Team, User,
 };
-pub use outcomes::{OUTCOMES_CONSUMER_GROUP, run_outcomes_consumer};
+pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
 pub use process::{ProcessError, Processed, process_message};
 pub use sqlite::{SqliteStore, slugify};
 pub use store::Store;

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
-use sentry_stream::{Broker, topics};
+use sentry_stream::{Broker, Producer, StreamError, topics};
 use tokio::sync::watch;
 
 use crate::consumer::{ConsumerError, next_offsets};
@@ -13,6 +14,18 @@ use crate::store::Store;
 
 /// The consumer group of the outcomes consumer.
 pub const OUTCOMES_CONSUMER_GROUP: &str = "outcomes-consumer";
+
+/// Writes one outcome to the `outcomes` stream, keyed by its project.
+pub async fn produce_outcome(
+    producer: &dyn Producer,
+    outcome: &Outcome,
+) -> Result<(), StreamError> {
+    let key = Bytes::from(outcome.project_id.to_string());
+    producer
+        .produce(topics::OUTCOMES, Some(key), Bytes::from(outcome.to_json()))
+        .await
+        .map(|_| ())
+}
 
 /// Runs the outcomes consumer until `shutdown` turns true.
 ///

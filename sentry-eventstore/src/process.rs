@@ -12,7 +12,7 @@ use sentry_envelope::{Envelope, ItemType, Limits};
 use sentry_relay_core::outcome::{OutcomeAggregator, OutcomeKind};
 use sentry_relay_core::pipeline::{EventDrop, event_category, process_event as pipeline};
 use sentry_relay_core::quota::Scoping;
-use sentry_relay_core::{NormalizeConfig, event_metadata};
+use sentry_relay_core::{EventType, NormalizeConfig, event_metadata};
 use serde_json::Value;
 
 use crate::configs::ProjectState;
@@ -166,7 +166,15 @@ fn process_event(
     config.project_platform = project.config.platform.clone();
     let scrubbed_json = pipeline(&mut event, &config, &project.compiled, message.remote_addr)?;
     let category = event_category(&event);
-    let meta = event_metadata(&event);
+    // Normalization stored the title, culprit and metadata in the event.
+    let title = match event.other.get("title").and_then(Value::as_str) {
+        Some(title) => title.to_owned(),
+        None => event_metadata(&event).title,
+    };
+    let metadata = match event.other.get("metadata") {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => Value::Object(event_metadata(&event).metadata),
+    };
     let grouping = group_event(&event);
     let event_id = event
         .event_id
@@ -198,9 +206,9 @@ fn process_event(
         timestamp,
         received: message.received_at,
         hashes: vec![grouping.hash],
-        event_type: meta.event_type.as_str().to_owned(),
-        title: meta.title,
-        culprit: meta.culprit,
+        event_type: EventType::of(&event).as_str().to_owned(),
+        title,
+        culprit: event.culprit.clone().filter(|c| !c.is_empty()),
         level: event
             .level
             .as_ref()
@@ -208,7 +216,7 @@ fn process_event(
             .to_owned(),
         platform: event.platform.clone(),
         logger: event.logger.clone().filter(|l| !l.is_empty()),
-        metadata: Value::Object(meta.metadata),
+        metadata,
         is_unhandled,
         release: event.release.clone().filter(|r| !r.is_empty()),
         environment: event.environment.clone().filter(|e| !e.is_empty()),

@@ -91,14 +91,15 @@ impl IntoResponse for IngestError {
                 HeaderValue::from(self.retry_after.unwrap_or(1)),
             );
         }
-        if let Some(value) = self
-            .rate_limits
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            response.headers_mut().insert("x-sentry-rate-limits", value);
-        }
+        set_rate_limits(&mut response, self.rate_limits.as_deref());
         response
+    }
+}
+
+/// Adds `X-Sentry-Rate-Limits` when there are limits to report.
+fn set_rate_limits(response: &mut Response, limits: Option<&str>) {
+    if let Some(value) = limits.and_then(|v| HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert("x-sentry-rate-limits", value);
     }
 }
 
@@ -282,13 +283,7 @@ pub(crate) struct Ingested {
 impl IntoResponse for Ingested {
     fn into_response(self) -> Response {
         let mut response = ok_response(self.event_id);
-        if let Some(value) = self
-            .rate_limits
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            response.headers_mut().insert("x-sentry-rate-limits", value);
-        }
+        set_rate_limits(&mut response, self.rate_limits.as_deref());
         response
     }
 }
@@ -398,11 +393,7 @@ pub(crate) async fn ingest_envelope(
         });
     }
 
-    let (envelope, rate_limits) =
-        enforce_quotas(state, config, &auth.public_key, envelope, scoping, now)?;
-    let mut envelope = envelope;
-    let event_id = envelope.ensure_event_id(|| EventId(uuid::Uuid::new_v4()));
-
+    // A full backlog refuses before quotas count: the client retries.
     let lag = state
         .broker
         .lag(&state.ingest.consumer_group, topics::INGEST_EVENTS)
@@ -414,6 +405,10 @@ pub(crate) async fn ingest_envelope(
             format!("processing backlog is full ({lag} envelopes)"),
         ));
     }
+
+    let (mut envelope, rate_limits) =
+        enforce_quotas(state, config, &auth.public_key, envelope, scoping, now)?;
+    let event_id = envelope.ensure_event_id(|| EventId(uuid::Uuid::new_v4()));
 
     let message = IngestMessage {
         project_id: project_id.value(),

@@ -2,11 +2,14 @@
 //!
 //! - The ingest edge speaks Relay's protocol: `POST /api/{project_id}/envelope/`
 //!   and `/store/` with the three auth forms, CORS for browser SDKs, and
-//!   Relay's answers (200 `{"id": ...}`, 400, 401, 403, 413, 503). It
-//!   answers 200 only after the envelope is durable in the stream.
+//!   Relay's answers (200 `{"id": ...}`, 400, 401, 403, 413, 429 with
+//!   `Retry-After` and `X-Sentry-Rate-Limits`, 503). It enforces allowed
+//!   domains, key rate limits and quotas, counts outcomes, and answers 200
+//!   only after the envelope is durable in the stream.
 //! - The web API lives under `/api/0/` with Sentry's paths and JSON shapes,
-//!   bearer tokens and `Link` cursor pagination: projects, keys, issues
-//!   (list, search, bulk and single update, delete) and events.
+//!   bearer tokens and `Link` cursor pagination: projects (with their
+//!   settings and inbound filters), keys, issues (list, search, bulk and
+//!   single update, delete), events and outcome stats.
 //! - Health: `/_health/`, `/api/relay/healthcheck/live/` and `/ready/`.
 //!
 //! [`router`] builds the whole service from an [`AppState`]; tests drive it
@@ -41,9 +44,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use bytes::Bytes;
 use sentry_envelope::Limits;
-use sentry_eventstore::{ConfigCache, INGEST_CONSUMER_GROUP, Store};
+use sentry_eventstore::{ConfigCache, INGEST_CONSUMER_GROUP, Store, produce_outcome};
 use sentry_relay_core::outcome::OutcomeAggregator;
 use sentry_relay_core::quota::{CachedRateLimits, MemoryCounter, QuotaCounter};
 use sentry_stream::{Broker, Producer, StreamError, topics};
@@ -152,12 +154,7 @@ impl AppState {
             .drain();
         let count = outcomes.len();
         for (i, outcome) in outcomes.iter().enumerate() {
-            let key = Bytes::from(outcome.project_id.to_string());
-            let sent = self
-                .producer
-                .produce(topics::OUTCOMES, Some(key), Bytes::from(outcome.to_json()))
-                .await;
-            if let Err(e) = sent {
+            if let Err(e) = produce_outcome(self.producer.as_ref(), outcome).await {
                 let mut waiting = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
                 for outcome in &outcomes[i..] {
                     waiting.add_outcome(outcome);

@@ -32,7 +32,7 @@ pub(crate) fn request(name: &str) -> (Value, bytes::Bytes) {
 
 /// The event of a fixture, from its envelope's event or transaction item or
 /// its store body; `None` when the request carries no event.
-fn load_event(name: &str) -> Option<Event> {
+pub(crate) fn load_event(name: &str) -> Option<Event> {
     let limits = Limits::default();
     let (meta, body) = request(name);
     if meta["path"].as_str().unwrap().ends_with("/store/") {

@@ -6,36 +6,20 @@
 //! other run.
 
 use chrono::{TimeZone, Utc};
-use sentry_envelope::protocol::{Event, from_json_slice};
-use sentry_envelope::store::decode_store_body;
-use sentry_envelope::{Envelope, ItemType, Limits};
+use sentry_envelope::protocol::Event;
 use sentry_relay_core::{NormalizeConfig, normalize_event};
 use serde_json::{Map, Value, json};
 
-use crate::fixtures::request;
+use crate::fixtures::load_event;
 
-/// The event or transaction of a fixture request, if it has one.
+/// The event or transaction of a fixture request, if the fixture exists
+/// and has one.
 fn fixture_event(name: &str) -> Option<Event> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sentry-envelope/fixtures");
     if !dir.join(format!("{name}.json")).exists() {
         return None;
     }
-    let limits = Limits::default();
-    let (meta, body) = request(name);
-    if meta["path"].as_str().unwrap().ends_with("/store/") {
-        let json = decode_store_body(body, limits.max_event_size as usize).unwrap();
-        return Some(from_json_slice(&json, limits.max_json_depth).unwrap());
-    }
-    let envelope = Envelope::parse(body, &limits).unwrap();
-    let item = envelope
-        .items()
-        .iter()
-        .find(|i| matches!(i.ty(), ItemType::Event | ItemType::Transaction))?;
-    let mut event: Event = from_json_slice(&item.payload, limits.max_json_depth).unwrap();
-    if item.ty() == &ItemType::Transaction {
-        event.ty.get_or_insert_with(|| "transaction".into());
-    }
-    Some(event)
+    load_event(name)
 }
 
 /// Normalizes a fixture's event, received when it was sent (so no clock

@@ -311,7 +311,7 @@ fn settings_apply_without_restart_and_drops_are_counted() {
 }
 
 #[test]
-fn stats_need_a_field_and_a_token() {
+fn stats_need_a_field_and_a_sane_interval() {
     let server = Server::start();
     let r = server.get("/api/0/organizations/sentry/stats_v2/?statsPeriod=1h");
     assert_eq!(r.status, 400, "{}", r.body);
