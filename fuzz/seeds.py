@@ -209,6 +209,23 @@ HAND_SECURITY = [
 ]
 
 
+# SnQL queries in the shapes Sentry sends (snql target).
+HAND_SNQL = [
+    "MATCH (events) SELECT count() AS times_seen, uniq(user) AS users, max(timestamp) AS last_seen "
+    "BY group_id WHERE project_id IN tuple(1, 2) AND timestamp >= toDateTime('2024-05-01T00:00:00') "
+    "AND timestamp < toDateTime('2024-05-02T00:00:00') AND tags[environment] = 'production' "
+    "AND (level = 'error' OR level = 'fatal') HAVING times_seen > 10 ORDER BY times_seen DESC LIMIT 100 OFFSET 20",
+    "MATCH (transactions SAMPLE 0.1) SELECT quantile(0.95)(duration) AS p95 BY transaction "
+    "ARRAY JOIN spans.op WHERE project_id = 1 HAVING p95 > 100.5 ORDER BY p95 DESC "
+    "LIMIT 1 BY transaction LIMIT 10 OFFSET 5 GRANULARITY 3600 TOTALS true",
+    "MATCH (e: events) -[grouped]-> (g: groupedmessage) SELECT count() BY e.group_id "
+    "WHERE e.project_id = 1 AND g.status IS NOT NULL",
+    "MATCH { MATCH (transactions) SELECT avg(duration) AS avg_d BY transaction } SELECT max(avg_d)",
+    "MATCH (events) SELECT 'it\\'s', NULL, true, -1.5e3, a - -1, arrayExists((`x`) -> equals(`x`, 'a'), tags.key) "
+    "WHERE a NOT IN (1, 2) AND b NOT LIKE '%x' AND c <> 1",
+]
+
+
 def write(corpus, target, name, data):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -308,6 +325,9 @@ def main():
         add("dsn", f"{i}", dsn)
     for i, auth in enumerate(HAND_AUTH):
         add("auth", f"hand-{i}", auth)
+
+    for i, query in enumerate(HAND_SNQL):
+        add("snql", f"hand-{i}", query.encode())
 
     for target in sorted(targets):
         print(f"  seeded {target}: {counts.get(target, 0)} inputs")
