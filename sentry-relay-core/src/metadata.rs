@@ -347,7 +347,8 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// Sentry's `truncatechars`: at most `max` characters, the last three of
 /// them `...` when cut.
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    // A string has at most as many characters as bytes.
+    if s.len() <= max || s.chars().count() <= max {
         return s.to_owned();
     }
     let mut out: String = s.chars().take(max.saturating_sub(3)).collect();

@@ -153,7 +153,7 @@ pub struct UserAgent {
 
 /// Parses a `User-Agent` header. Never panics; unknown parts are `None`.
 pub fn parse_user_agent(header: &str) -> UserAgent {
-    let ua = truncate(header.trim(), MAX_USER_AGENT_LENGTH);
+    let ua = &Ua::new(truncate(header.trim(), MAX_USER_AGENT_LENGTH));
     let crawler = crawler(ua);
     UserAgent {
         browser: crawler.clone().or_else(|| browser(ua)),
@@ -187,11 +187,84 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A `User-Agent` header, with the set of bytes it holds: most of the
+/// dozens of tokens parsing looks for have a byte the header lacks, and are
+/// ruled out without a search.
+#[derive(Clone, Copy)]
+struct Ua<'a> {
+    text: &'a str,
+    /// Bit `b` for each ASCII byte `b` of `text`.
+    ascii: u128,
+    non_ascii: bool,
+}
+
+impl<'a> Ua<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut ua = Ua {
+            text,
+            ascii: 0,
+            non_ascii: false,
+        };
+        for &b in text.as_bytes() {
+            if b < 0x80 {
+                ua.ascii |= 1 << b;
+            } else {
+                ua.non_ascii = true;
+            }
+        }
+        ua
+    }
+
+    /// Whether the header may contain `token`: it has each of its bytes.
+    fn may_contain(&self, token: &str) -> bool {
+        token.bytes().all(|b| {
+            if b < 0x80 {
+                self.ascii & (1 << b) != 0
+            } else {
+                self.non_ascii
+            }
+        })
+    }
+
+    /// Whether the header contains `token`.
+    fn contains(&self, token: &str) -> bool {
+        self.may_contain(token) && find(self.text, token).is_some()
+    }
+}
+
+/// The byte offset of the first occurrence of `needle` in `hay`, as
+/// [`str::find`] gives it.
+///
+/// Headers are short: a scan for the token's first byte beats the setup of
+/// `str::find`'s searcher.
+fn find(hay: &str, needle: &str) -> Option<usize> {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(0);
+    };
+    // The last offset the needle fits at.
+    let last = hay.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last {
+        i += hay[i..=last].iter().position(|&b| b == first)?;
+        // A match of UTF-8 text starts at a character boundary.
+        if hay[i + 1..i + needle.len()] == *rest {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The text after the first occurrence of `token` that starts a word (is
 /// not preceded by a letter or digit).
-fn after<'a>(ua: &'a str, token: &str) -> Option<&'a str> {
+fn after<'a>(ua: &Ua<'a>, token: &str) -> Option<&'a str> {
+    if !ua.may_contain(token) {
+        return None;
+    }
+    let ua = ua.text;
     let mut from = 0;
-    while let Some(pos) = ua.get(from..)?.find(token) {
+    while let Some(pos) = find(ua.get(from..)?, token) {
         let at = from + pos;
         let boundary = ua[..at]
             .chars()
@@ -207,7 +280,7 @@ fn after<'a>(ua: &'a str, token: &str) -> Option<&'a str> {
 
 /// The version after `token` (e.g. `Chrome/`), if the token is there and
 /// followed by a number.
-fn version_after(ua: &str, token: &str) -> Option<Version> {
+fn version_after(ua: &Ua<'_>, token: &str) -> Option<Version> {
     let version = Version::parse_prefix(after(ua, token)?);
     (!version.is_empty()).then_some(version)
 }
@@ -221,7 +294,7 @@ fn browser_named(family: &str, version: Version) -> Option<Browser> {
 
 /// Well-known crawlers name themselves `Name/version`; they become the
 /// browser, and the device a `Spider` (as in `uap-core`).
-fn crawler(ua: &str) -> Option<Browser> {
+fn crawler(ua: &Ua<'_>) -> Option<Browser> {
     const CRAWLERS: &[(&str, &str)] = &[
         ("Googlebot/", "Googlebot"),
         ("Googlebot-Image/", "Googlebot-Image"),
@@ -254,7 +327,7 @@ fn crawler(ua: &str) -> Option<Browser> {
     })
 }
 
-fn browser(ua: &str) -> Option<Browser> {
+fn browser(ua: &Ua<'_>) -> Option<Browser> {
     let android = ua.contains("Android");
     let mobile = ua.contains("Mobile");
     let apple_mobile = ua.contains("iPhone") || ua.contains("iPad") || ua.contains("iPod");
@@ -360,7 +433,7 @@ fn browser(ua: &str) -> Option<Browser> {
     None
 }
 
-fn os(ua: &str) -> Option<Os> {
+fn os(ua: &Ua<'_>) -> Option<Os> {
     let named = |family: &str, version: Version| {
         Some(Os {
             family: family.to_owned(),
@@ -420,7 +493,7 @@ fn os(ua: &str) -> Option<Os> {
     None
 }
 
-fn device(ua: &str) -> Option<Device> {
+fn device(ua: &Ua<'_>) -> Option<Device> {
     let apple = |family: &str| {
         Some(Device {
             family: family.to_owned(),
@@ -454,7 +527,8 @@ fn device(ua: &str) -> Option<Device> {
 /// The model in `(Linux; Android 14; SM-G991B Build/UP1A)`: the part with
 /// `Build/`, else the first part after the Android version that is not a
 /// locale or a flag. Chrome's reduced header says `K` instead of a model.
-fn android_device(ua: &str) -> Option<Device> {
+fn android_device(ua: &Ua<'_>) -> Option<Device> {
+    let ua = ua.text;
     let start = ua.find('(')? + 1;
     let end = ua[start..].find(')').map_or(ua.len(), |e| start + e);
     let parts: Vec<&str> = ua[start..end].split(';').map(str::trim).collect();
@@ -894,6 +968,37 @@ mod tests {
         assert_eq!(b(ua), ("Chrome Mobile".into(), "1".into()));
         let multibyte = "é".repeat(2000);
         assert_eq!(parse_user_agent(&multibyte), UserAgent::default());
+    }
+
+    #[test]
+    fn find_is_str_find() {
+        let hays = [
+            "",
+            "a",
+            "aab",
+            "Chrome/Chrome/1",
+            "éChrome/",
+            "xx Safari/",
+            "ééé",
+            "OS OS X",
+        ];
+        let needles = [
+            "",
+            "a",
+            "ab",
+            "Chrome/",
+            "é",
+            "Safari/",
+            "OS X",
+            "éé",
+            "toolongneedle",
+        ];
+        for hay in hays {
+            for needle in needles {
+                assert_eq!(find(hay, needle), hay.find(needle), "{hay:?} {needle:?}");
+                assert_eq!(Ua::new(hay).contains(needle), hay.contains(needle));
+            }
+        }
     }
 
     fn event(value: Value) -> Event {

@@ -471,6 +471,24 @@ impl<'c> Scrubber<'c> {
         if let Value::String(s) = value {
             return Ok(match self.scrub_string(s, &node, active, &mut keys) {
                 Scrubbed::Unchanged => None,
+                // Built bottom-up: the `_meta` of a string is new, made
+                // at once.
+                Scrubbed::Changed(mut remarks, original_len, removed) if !self.had_meta => {
+                    if let Some(origin) = removed {
+                        *value = Value::Null;
+                        remarks.push(removed_remark(origin));
+                    }
+                    let mut entry = Map::new();
+                    entry.insert("len".to_owned(), Value::from(original_len));
+                    entry.insert("rem".to_owned(), Value::Array(remarks));
+                    Some(meta_entry(entry))
+                }
+                Scrubbed::Removed(origin) if !self.had_meta => {
+                    *value = Value::Null;
+                    let mut entry = Map::new();
+                    entry.insert("rem".to_owned(), Value::Array(vec![removed_remark(origin)]));
+                    Some(meta_entry(entry))
+                }
                 Scrubbed::Changed(remarks, original_len, removed) => {
                     if removed.is_some() {
                         *value = Value::Null;
@@ -864,8 +882,20 @@ fn add_removed(meta: &mut Map<String, Value>, origin: String) {
         *rem = json!([]);
     }
     if let Value::Array(rem) = rem {
-        rem.push(json!([origin, "x"]));
+        rem.push(removed_remark(origin));
     }
+}
+
+/// The remark of a value `origin` removed.
+fn removed_remark(origin: String) -> Value {
+    Value::Array(vec![Value::String(origin), Value::String("x".to_owned())])
+}
+
+/// The `_meta` object of a value whose `""` entry is `entry`.
+fn meta_entry(entry: Map<String, Value>) -> Map<String, Value> {
+    let mut meta = Map::new();
+    meta.insert(String::new(), Value::Object(entry));
+    meta
 }
 
 /// The redaction of `text`, and its type in `_meta`.
@@ -889,15 +919,18 @@ fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &[u8]) -> (Cow<'c, str>,
 fn join_text<'b>(chunks: &[Chunk<'_>], base: &'b str) -> Cow<'b, str> {
     match chunks {
         [Chunk::Text(r)] if r.len() == base.len() => Cow::Borrowed(base),
-        _ => Cow::Owned(
-            chunks
-                .iter()
-                .map(|c| match c {
+        _ => {
+            fn part<'a>(c: &'a Chunk<'_>, base: &'a str) -> &'a str {
+                match c {
                     Chunk::Text(r) => &base[r.clone()],
                     Chunk::Redacted { text, .. } => text.as_ref(),
-                })
-                .collect(),
-        ),
+                }
+            }
+            let len = chunks.iter().map(|c| part(c, base).len()).sum();
+            let mut out = String::with_capacity(len);
+            out.extend(chunks.iter().map(|c| part(c, base)));
+            Cow::Owned(out)
+        }
     }
 }
 
@@ -905,7 +938,12 @@ fn join_text<'b>(chunks: &[Chunk<'_>], base: &'b str) -> Cow<'b, str> {
 /// their byte ranges in the joined string.
 fn remarks(chunks: &[Chunk<'_>], base: &str) -> Vec<Value> {
     let mut pos = 0;
-    let mut remarks = Vec::new();
+    let redacted = chunks
+        .iter()
+        .filter(|c| matches!(c, Chunk::Redacted { .. }))
+        .count();
+    // One more for a later removal.
+    let mut remarks = Vec::with_capacity(redacted + 1);
     for c in chunks {
         match c {
             Chunk::Text(r) => pos += base[r.clone()].len(),
