@@ -7,7 +7,7 @@
 #   bash scripts/services.sh status [SERVICE...]  # exits 3 if one is stopped
 #   eval "$(bash scripts/services.sh env [SERVICE...])"
 #
-# SERVICE is one of: redis (the default is all of them). `start` is
+# SERVICE is one of: redis, clickhouse (the default is all of them). `start` is
 # idempotent: a service that already runs is left alone. `env` prints the
 # `export SENTRY_TEST_*_URL=...` line of each running service; the tests
 # read those variables.
@@ -16,6 +16,7 @@
 #   SERVICES_DIR        where data, logs and pid files go (/tmp/sentry-rs-services)
 #   SERVICES_TIMEOUT    seconds to wait for a service to become ready (30)
 #   SENTRY_TEST_REDIS_PORT  (16379)
+#   SENTRY_TEST_CLICKHOUSE_PORT, SENTRY_TEST_CLICKHOUSE_TCP_PORT  (18123, 19000)
 #
 # Adding a service (Postgres, ClickHouse, a Kafka broker): write its
 # `<name>_program` (the executable's name, to recognise its pid),
@@ -24,10 +25,12 @@
 # functions, and add NAME to SERVICES.
 set -euo pipefail
 
-SERVICES=(redis)
+SERVICES=(redis clickhouse)
 SERVICES_DIR=${SERVICES_DIR:-/tmp/sentry-rs-services}
 SERVICES_TIMEOUT=${SERVICES_TIMEOUT:-30}
 REDIS_PORT=${SENTRY_TEST_REDIS_PORT:-16379}
+CLICKHOUSE_HTTP_PORT=${SENTRY_TEST_CLICKHOUSE_PORT:-18123}
+CLICKHOUSE_TCP_PORT=${SENTRY_TEST_CLICKHOUSE_TCP_PORT:-19000}
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -107,6 +110,74 @@ redis_ready() {
 
 redis_env() {
     printf 'export SENTRY_TEST_REDIS_URL=redis://127.0.0.1:%s/0\n' "$REDIS_PORT"
+}
+
+# ---- clickhouse ----------------------------------------------------------
+# Debian's ClickHouse is 18.16 (2018): the SQL of sentry-snuba sticks to what
+# it and a modern server both accept. The server runs as root with its own
+# config; the clock of every DateTime is UTC.
+
+clickhouse_program() { echo clickhouse-server; }
+
+clickhouse_install() {
+    command -v clickhouse-server >/dev/null && command -v clickhouse-client >/dev/null &&
+        command -v curl >/dev/null && return
+    apt_install clickhouse-server clickhouse-client curl
+}
+
+clickhouse_start() {
+    local dir
+    dir=$(datadir clickhouse)
+    mkdir -p "$dir/data" "$dir/tmp"
+    cat >"$dir/config.xml" <<XML
+<yandex>
+    <logger>
+        <level>warning</level>
+        <log>$dir/clickhouse.log</log>
+        <errorlog>$dir/clickhouse.err.log</errorlog>
+    </logger>
+    <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
+    <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+    <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+XML
+    cat >"$dir/users.xml" <<XML
+<yandex>
+    <profiles>
+        <default>
+            <max_memory_usage>4000000000</max_memory_usage>
+            <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
+        </default>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+XML
+    clickhouse-server --config-file="$dir/config.xml" --pid-file="$(pidfile clickhouse)" \
+        --daemon >>"$dir/clickhouse.log" 2>&1
+}
+
+clickhouse_ready() {
+    [ "$(curl -s "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 2>/dev/null)" = "Ok." ]
+}
+
+clickhouse_env() {
+    printf 'export SENTRY_TEST_CLICKHOUSE_URL=http://127.0.0.1:%s/\n' "$CLICKHOUSE_HTTP_PORT"
 }
 
 # ---- generic -------------------------------------------------------------

@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# Starts the backing services the tests need (Redis, with scripts/services.sh)
+# Starts the backing services the tests need (Redis and ClickHouse, with
+# scripts/services.sh)
 # and stops at exit those it started.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 20); SERVICES_DIR and
@@ -24,14 +25,19 @@ cargo clippy -p sentry-relay-core --features redis --all-targets --locked -- -D 
 step "real SDKs for the end-to-end tests (sentry-sdk from PyPI, @sentry/node from npm)"
 bash scripts/install-sdks.sh
 
-step "backing services for the tests (Redis on 127.0.0.1, see scripts/services.sh)"
+step "backing services for the tests (Redis and ClickHouse on 127.0.0.1, see scripts/services.sh)"
 # Stop at exit only what this run started; a developer's running services stay.
-if ! bash scripts/services.sh status redis >/dev/null; then
-    trap 'bash scripts/services.sh stop redis || true' EXIT
+started=()
+for service in redis clickhouse; do
+    bash scripts/services.sh status "$service" >/dev/null || started+=("$service")
+done
+if ((${#started[@]} > 0)); then
+    trap 'bash scripts/services.sh stop "${started[@]}" || true' EXIT
 fi
-bash scripts/services.sh start redis
-eval "$(bash scripts/services.sh env redis)"
+bash scripts/services.sh start redis clickhouse
+eval "$(bash scripts/services.sh env redis clickhouse)"
 echo "SENTRY_TEST_REDIS_URL=$SENTRY_TEST_REDIS_URL"
+echo "SENTRY_TEST_CLICKHOUSE_URL=$SENTRY_TEST_CLICKHOUSE_URL"
 
 step "tests"
 cargo test --workspace --locked

@@ -1,8 +1,23 @@
 //! Snuba for this project: the query language over the event store (layers 1 and 2).
 //!
 //! - [`snql`]: SnQL (`MATCH (events) SELECT count() BY group_id WHERE ...`),
-//!   a parser, an AST with a printer, and errors with positions.
+//!   a parser, an AST with a printer, and errors with positions;
+//! - [`entity`]: the entities (`events`, `transactions`, `outcomes`) with
+//!   their columns, types and required conditions;
+//! - [`validate`]: a parsed query checked against its entity, giving a
+//!   typed [`plan::Plan`];
+//! - [`render`]: the plan as ClickHouse SQL or as SQLite SQL;
+//! - [`sqlite`] and [`clickhouse`]: the event stores that run them, with
+//!   [`storage`] for what they share (rows, results, table definitions).
 
 #![forbid(unsafe_code)]
 
+pub mod clickhouse;
+pub mod entity;
+mod functions;
+pub mod plan;
+pub mod render;
 pub mod snql;
+pub mod sqlite;
+pub mod storage;
+pub mod validate;
