@@ -115,6 +115,7 @@ pub fn validate(query: &Query) -> Result<Plan> {
         granularity,
         aliases: HashMap::new(),
         resolving: Vec::new(),
+        in_where: false,
     };
     for item in query.group_by.iter().chain(&query.select) {
         resolver.collect_aliases(item)?;
@@ -136,10 +137,12 @@ pub fn validate(query: &Query) -> Result<Plan> {
             expr: resolver.expr(&item.expr)?,
         });
     }
+    resolver.in_where = true;
     let where_ = match &query.where_ {
         Some(c) => resolver.condition(c)?,
         None => TCond::And(Vec::new()),
     };
+    resolver.in_where = false;
     let having = query
         .having
         .as_ref()
@@ -301,6 +304,8 @@ struct Resolver<'q> {
     aliases: HashMap<String, &'q Expr>,
     /// Aliases being expanded, to refuse an alias defined by itself.
     resolving: Vec<String>,
+    /// True while resolving `WHERE`.
+    in_where: bool,
 }
 
 /// A function found in an expression with its alias.
@@ -391,7 +396,10 @@ impl<'q> Resolver<'q> {
     }
 
     fn column(&mut self, name: &str) -> Result<TExpr> {
-        if let Some(expr) = self.aliases.get(name).copied() {
+        // In WHERE a column wins over an alias of the same name: rows are
+        // filtered before anything is aggregated.
+        let column_first = self.in_where && self.entity.column(name).is_some();
+        if let Some(expr) = self.aliases.get(name).copied().filter(|_| !column_first) {
             let defines_itself = matches!(expr, Expr::Column(c) if c == name);
             if !defines_itself && !self.resolving.iter().any(|r| r == name) {
                 self.resolving.push(name.to_owned());
@@ -584,4 +592,227 @@ pub fn parse_time(text: &str) -> Result<i64> {
         }
     }
     Err(ValidationError::Invalid(format!("`{text}` is not a time")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render;
+    use crate::snql::parse;
+
+    const RANGE: &str = "timestamp >= toDateTime('2024-05-01T00:00:00') \
+                         AND timestamp < toDateTime('2024-05-02T00:00:00')";
+
+    fn plan(text: &str) -> Result<Plan> {
+        validate(&parse(text).unwrap_or_else(|e| panic!("{text}: {e}")))
+    }
+
+    fn events(rest: &str) -> String {
+        format!("MATCH (events) {rest}")
+    }
+
+    #[test]
+    fn required_conditions_are_enforced() {
+        let e = plan(&events(&format!("SELECT count() WHERE {RANGE}"))).unwrap_err();
+        assert!(
+            matches!(e, ValidationError::MissingCondition(ref m) if m.contains("project_id")),
+            "{e}"
+        );
+        let e = plan(&events(
+            "SELECT count() WHERE project_id = 1 AND timestamp >= '2024-05-01'",
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("< condition on column timestamp"),
+            "{e}"
+        );
+        let e = plan(&events(
+            "SELECT count() WHERE project_id = 1 AND timestamp < '2024-05-01'",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains(">= condition"), "{e}");
+        // Inside an OR it does not count.
+        let e = plan(&events(&format!(
+            "SELECT count() WHERE (project_id = 1 OR project_id = 2) AND {RANGE}"
+        )))
+        .unwrap_err();
+        assert!(matches!(e, ValidationError::MissingCondition(_)), "{e}");
+        // Outcomes are per organization.
+        plan(&format!(
+            "MATCH (outcomes) SELECT sum(quantity) WHERE org_id = 1 AND {RANGE}"
+        ))
+        .unwrap();
+        let e = plan(&format!(
+            "MATCH (outcomes) SELECT sum(quantity) WHERE project_id = 1 AND {RANGE}"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("org_id"), "{e}");
+    }
+
+    #[test]
+    fn names_and_functions_are_checked() {
+        let w = format!("WHERE project_id = 1 AND {RANGE}");
+        let cases = [
+            (
+                "MATCH (nope) SELECT count()".to_owned(),
+                "unknown entity `nope`",
+            ),
+            (
+                events(&format!("SELECT nope {w}")),
+                "unknown column `nope` in entity `events`",
+            ),
+            (
+                events(&format!("SELECT frobnicate(title) {w}")),
+                "unknown function `frobnicate`",
+            ),
+            (
+                events(&format!("SELECT uniq() {w}")),
+                "invalid call of `uniq`: takes 1 argument",
+            ),
+            (
+                events(&format!("SELECT user[x] {w}")),
+                "unknown column `user[x]`",
+            ),
+            (
+                events(&format!("SELECT count() {w} AND count() > 1")),
+                "WHERE cannot use aggregate",
+            ),
+            (
+                events(&format!("SELECT title, count() {w}")),
+                "neither in BY nor inside an aggregate",
+            ),
+            (
+                events(&format!("SELECT count() {w} LIMIT 20000")),
+                "above the maximum",
+            ),
+            (events(&format!("SELECT title + 1 {w}")), "needs numbers"),
+            (
+                events(&format!("SELECT quantile(2)(group_id) {w}")),
+                "between 0 and 1",
+            ),
+            (
+                events(&format!(
+                    "SELECT count() {w} AND title LIKE 1 AND group_id LIKE 'x'"
+                )),
+                "LIKE needs a string",
+            ),
+            (
+                events(&format!("SELECT count() {w} AND timestamp > 'yesterday'")),
+                "is not a time",
+            ),
+            (
+                format!("MATCH (e: events) -[grouped]-> (g: groupedmessage) SELECT count() {w}"),
+                "joins are not supported",
+            ),
+            (
+                events(&format!(
+                    "SELECT arrayExists((`x`) -> equals(`x`, 1), tags.key) {w}"
+                )),
+                "lambdas",
+            ),
+        ];
+        for (text, expected) in cases {
+            match plan(&text) {
+                Ok(p) => panic!("{text} was accepted: {p:?}"),
+                Err(e) => assert!(e.to_string().contains(expected), "{text}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn aliases_tags_time_and_defaults() {
+        let p = plan(&events(&format!(
+            "SELECT count() AS c, max(timestamp) AS timestamp BY time, tags[browser.name] AS browser \
+             WHERE project_id IN tuple(1, 2) AND {RANGE} AND browser != '' \
+             HAVING c > 1 ORDER BY c DESC GRANULARITY 60"
+        )))
+        .unwrap();
+        let names: Vec<&str> = p.outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["time", "browser", "c", "timestamp"]);
+        assert_eq!(
+            p.outputs[0].expr,
+            TExpr::TimeBucket {
+                column: "timestamp",
+                seconds: 60
+            }
+        );
+        // `max(timestamp) AS timestamp` reads the column, and the time
+        // range still reads the column too.
+        assert!(
+            matches!(&p.outputs[3].expr, TExpr::Call { name: "max", args, .. }
+            if matches!(args[0], TExpr::Column { name: "timestamp", .. }))
+        );
+        // The alias in HAVING and ORDER BY is the aggregate.
+        assert!(matches!(
+            &p.order_by[0].0,
+            TExpr::Call { name: "count", .. }
+        ));
+        assert_eq!((p.limit, p.offset, p.aggregate), (DEFAULT_LIMIT, 0, true));
+        // Strings compared with times are times.
+        let TCond::And(items) = &p.where_ else {
+            panic!()
+        };
+        assert!(matches!(
+            &items[1],
+            TCond::Compare {
+                rhs: Rhs::Expr(TExpr::Literal(Value::DateTime(1_714_521_600))),
+                ..
+            }
+        ));
+
+        let sql = render::clickhouse(&p);
+        assert!(sql.starts_with(
+            "SELECT toDateTime(intDiv(toUInt32(`timestamp`), 60) * 60) AS `_0`, \
+             arrayElement(`tags.value`, indexOf(`tags.key`, 'browser.name')) AS `_1`, count() AS `_2`"
+        ), "{sql}");
+        assert!(
+            sql.contains("FROM `errors_local` WHERE `deleted` = 0 AND (`project_id` IN (1, 2))"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("`timestamp` >= toDateTime(1714521600)"),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("HAVING (count() > 1) ORDER BY count() DESC LIMIT 0, 1000"),
+            "{sql}"
+        );
+        let sql = render::sqlite(&p);
+        assert!(
+            sql.contains("snuba_map_get(\"tags.key\", \"tags.value\", 'browser.name')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("((\"timestamp\" / 60) * 60) AS \"_0\""),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("ORDER BY count(*) DESC NULLS LAST LIMIT 1000 OFFSET 0"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn strings_are_quoted_for_each_dialect() {
+        let p = plan(&events(&format!(
+            "SELECT count() WHERE project_id = 1 AND {RANGE} AND title = 'it\\'s a \\\\ path'"
+        )))
+        .unwrap();
+        assert!(render::clickhouse(&p).contains("(`title` = 'it\\'s a \\\\ path')"));
+        assert!(render::sqlite(&p).contains("(\"title\" = 'it''s a \\ path')"));
+    }
+
+    #[test]
+    fn times_read_in_every_form_sentry_sends() {
+        for text in [
+            "2024-05-01T00:00:00",
+            "2024-05-01T00:00:00Z",
+            "2024-05-01T02:00:00+02:00",
+            "2024-05-01 00:00:00",
+            "2024-05-01T00:00:00.000000",
+            "2024-05-01",
+        ] {
+            assert_eq!(parse_time(text), Ok(1_714_521_600), "{text}");
+        }
+    }
 }
