@@ -90,6 +90,11 @@ pub fn validate(query: &Query) -> Result<Plan> {
             ));
         }
     };
+    if query.totals == Some(true) {
+        return Err(ValidationError::Unsupported(
+            "TOTALS true is not supported by this event store yet".into(),
+        ));
+    }
     if !query.array_join.is_empty() {
         return Err(ValidationError::Unsupported(
             "ARRAY JOIN is not supported by this event store".into(),
