@@ -102,7 +102,7 @@ impl Renderer {
             conditions.push(format!("{} = 0", self.ident(deleted)));
         }
         if let Some(rate) = plan.sample.filter(|_| !ch) {
-            // A fixed pseudo-random half of the rows, by row id.
+            // A fixed pseudo-random share `rate` of the rows, by row id.
             conditions.push(format!(
                 "((rowid * 2654435761) % 4294967296) < {}",
                 (rate * 4_294_967_296.0) as u64

@@ -106,7 +106,12 @@ impl Selected {
     pub fn name(&self) -> String {
         match (&self.alias, &self.expr) {
             (Some(alias), _) => alias.clone(),
-            (None, Expr::Function(f)) if f.alias.is_some() => f.alias.clone().unwrap_or_default(),
+            (
+                None,
+                Expr::Function(Function {
+                    alias: Some(alias), ..
+                }),
+            ) => alias.clone(),
             (None, expr) => expr.to_string(),
         }
     }
