@@ -5,19 +5,21 @@
 //! so a crash at any point redelivers the batch; saving is idempotent on
 //! (project, event id), so redelivery stores nothing twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
+use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
 use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
 
 use crate::configs::{ConfigCache, ProjectState};
 use crate::error::StoreError;
 use crate::message::IngestMessage;
-use crate::models::NewEvent;
+use crate::models::{NewEvent, SaveOutcome};
 use crate::outcomes::produce_outcome;
 use crate::process::{ProcessError, process_message};
 use crate::store::Store;
@@ -133,7 +135,7 @@ pub async fn run_ingest_consumer(
         stats
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        let offsets = next_offsets(&records);
+        let offsets = CommitOffset::after_all(&records);
         let count = records.len();
         let started = std::time::Instant::now();
         let projects = Arc::new(load_projects(&records, &configs).await?);
@@ -226,11 +228,12 @@ async fn produce_outcomes(
     Ok(())
 }
 
-/// A batch being saved in the background.
-type SaveTask = tokio::task::JoinHandle<Result<(), StoreError>>;
+/// A batch being saved in the background; it gives the batch's messages
+/// for the `events` stream.
+type SaveTask = tokio::task::JoinHandle<Result<Vec<(Option<Bytes>, Bytes)>, StoreError>>;
 
-/// Waits for a batch's save, then writes its outcomes and commits its
-/// offsets.
+/// Waits for a batch's save, then announces its events on the `events`
+/// stream, writes its outcomes and commits its offsets.
 async fn finish(
     save: SaveTask,
     offsets: &[CommitOffset],
@@ -238,25 +241,29 @@ async fn finish(
     producer: &dyn Producer,
     consumer: &mut dyn sentry_stream::Consumer,
 ) -> Result<(), ConsumerError> {
-    match save.await {
+    let saved = match save.await {
         Ok(result) => result?,
         Err(e) => {
             return Err(StreamError::Closed(format!("save task failed: {e}")).into());
         }
-    }
+    };
+    producer.produce_many(topics::EVENTS, saved).await?;
     produce_outcomes(producer, outcomes).await?;
     consumer.commit(offsets).await?;
     Ok(())
 }
 
 /// Saves a batch, retrying with backoff until it is stored or the consumer
-/// shuts down (then the batch stays uncommitted and is read again).
+/// shuts down (then the batch stays uncommitted and is read again), and
+/// gives the `events` stream message of every event. Events that were
+/// already stored are announced again: the message may not have gone out
+/// before a crash, and the Snuba consumer's rows replace each other.
 async fn save_with_retry(
     store: Arc<dyn Store>,
     events: Vec<NewEvent>,
     stats: Arc<ConsumerStats>,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<(Option<Bytes>, Bytes)>, StoreError> {
     let mut delay = Duration::from_millis(100);
     let outcomes = loop {
         match store.save_events(&events).await {
@@ -276,22 +283,37 @@ async fn save_with_retry(
     stats
         .duplicates
         .fetch_add(outcomes.len() as u64 - created, Ordering::Relaxed);
-    Ok(())
+    Ok(events
+        .iter()
+        .zip(&outcomes)
+        .map(|(event, outcome)| event_message(event, outcome))
+        .collect())
 }
 
-pub(crate) fn next_offsets(records: &[Record]) -> Vec<CommitOffset> {
-    let mut next: BTreeMap<(&str, u32), u64> = BTreeMap::new();
-    for r in records {
-        let slot = next.entry((r.topic.as_str(), r.partition)).or_default();
-        *slot = (*slot).max(r.offset + 1);
-    }
-    next.into_iter()
-        .map(|((topic, partition), next_offset)| CommitOffset {
-            topic: topic.to_owned(),
-            partition,
-            next_offset,
-        })
-        .collect()
+/// The `events` stream record of a saved event, keyed by its project.
+fn event_message(event: &NewEvent, outcome: &SaveOutcome) -> (Option<Bytes>, Bytes) {
+    let insert = InsertEvent {
+        group_id: outcome.group_id as u64,
+        event_id: event.event_id.to_string(),
+        organization_id: None,
+        project_id: event.project_id as u64,
+        primary_hash: event.hashes.first().cloned().unwrap_or_default(),
+        message: event.title.clone(),
+        platform: event.platform.clone(),
+        datetime: event
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        data: serde_json::Value::Null,
+    };
+    let state = InsertState {
+        is_new: outcome.new_group,
+        is_regression: outcome.regressed,
+        is_new_group_environment: false,
+    };
+    (
+        Some(Bytes::from(event.project_id.to_string())),
+        Bytes::from(Message::encode_insert(&insert, &event.payload, &state)),
+    )
 }
 
 /// What processing a batch gave.

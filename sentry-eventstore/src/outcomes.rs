@@ -9,7 +9,7 @@ use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
 use sentry_stream::{Broker, Producer, StreamError, topics};
 use tokio::sync::watch;
 
-use crate::consumer::{ConsumerError, next_offsets};
+use crate::consumer::ConsumerError;
 use crate::store::Store;
 
 /// The consumer group of the outcomes consumer.
@@ -74,6 +74,8 @@ pub async fn run_outcomes_consumer(
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
         }
-        consumer.commit(&next_offsets(&records)).await?;
+        consumer
+            .commit(&sentry_stream::CommitOffset::after_all(&records))
+            .await?;
     }
 }

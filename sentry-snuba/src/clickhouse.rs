@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use crate::entity::{self, Entity, Type};
 use crate::plan::Plan;
 use crate::render;
+use crate::replacer::Replacement;
 use crate::storage::{self, QueryResult, Row, StorageError};
 
 /// A ClickHouse server and the database holding the tables.
@@ -152,6 +153,14 @@ impl ClickHouseEventStore {
         let sql = format!("INSERT INTO `{}` FORMAT JSONEachRow", entity.table);
         self.execute(&sql, Some(Bytes::from(body))).await?;
         Ok(rows.len())
+    }
+
+    /// Applies a change to stored rows, as a mutation that ClickHouse
+    /// carries out in the background.
+    pub async fn replace(&self, replacement: &Replacement) -> Result<(), StorageError> {
+        self.execute(&replacement.sql(render::Dialect::ClickHouse), None)
+            .await?;
+        Ok(())
     }
 
     /// Runs a query.

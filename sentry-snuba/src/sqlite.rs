@@ -1,13 +1,15 @@
 //! The event store of the embedded deployment: SQLite through `rusqlite`,
 //! with the ClickHouse functions SnQL needs registered on every connection.
 //!
-//! Writes go through one connection; reads open their own (WAL mode lets them
-//! run beside a write). Calls block: from async code, run them in
-//! `spawn_blocking`.
+//! Writes go through one connection; reads use connections of their own,
+//! kept for the next read (WAL mode lets them run beside a write). Calls
+//! block: from async code, run them in `spawn_blocking` (the
+//! [`crate::store::EventStore`] implementation does). Clones share the
+//! connections.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -17,14 +19,19 @@ use serde_json::Value as Json;
 use crate::entity::{self, Entity, Type};
 use crate::plan::Plan;
 use crate::render;
+use crate::replacer::Replacement;
 use crate::storage::{self, QueryResult, Row, StorageError};
 
 /// The SQLite event store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteEventStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
 }
+
+/// Read connections kept open between queries.
+const MAX_IDLE_READERS: usize = 8;
 
 impl SqliteEventStore {
     /// Opens (and creates) the store at `path`, creating every entity's
@@ -41,17 +48,15 @@ impl SqliteEventStore {
         prepare(&writer)?;
         Ok(SqliteEventStore {
             path,
-            writer: Mutex::new(writer),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
     /// Stores rows of `entity`; a row whose event is already stored
     /// replaces it. Returns the number of rows written.
     pub fn insert(&self, entity: &Entity, rows: &[Row]) -> Result<usize, StorageError> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| StorageError::Invalid("the writer lock is poisoned".into()))?;
+        let mut conn = self.writer()?;
         let names: Vec<String> = entity
             .columns
             .iter()
@@ -81,14 +86,46 @@ impl SqliteEventStore {
 
     /// Runs a query.
     pub fn query(&self, plan: &Plan) -> Result<QueryResult, StorageError> {
-        let sql = render::sqlite(plan);
+        let conn = self.reader()?;
+        let result = Self::query_on(&conn, plan);
+        if let Ok(mut idle) = self.readers.lock() {
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Applies a change to stored rows.
+    pub fn replace(&self, replacement: &Replacement) -> Result<(), StorageError> {
+        let conn = self.writer()?;
+        conn.execute(&replacement.sql(render::Dialect::Sqlite), [])?;
+        Ok(())
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
+        self.writer
+            .lock()
+            .map_err(|_| StorageError::Invalid("the writer lock is poisoned".into()))
+    }
+
+    /// An idle read connection, or a new one.
+    fn reader(&self) -> Result<Connection, StorageError> {
+        if let Some(conn) = self.readers.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         prepare(&conn)?;
-        let mut stmt = conn.prepare(&sql)?;
+        Ok(conn)
+    }
+
+    fn query_on(conn: &Connection, plan: &Plan) -> Result<QueryResult, StorageError> {
+        let sql = render::sqlite(plan);
+        let mut stmt = conn.prepare_cached(&sql)?;
         let width = plan.outputs.len();
         let mut rows = stmt.query([])?;
         let mut raw = Vec::new();

@@ -137,10 +137,14 @@ pub fn validate(query: &Query) -> Result<Plan> {
         });
     }
     for item in &query.select {
-        outputs.push(Output {
+        let output = Output {
             name: item.name(),
             expr: resolver.expr(&item.expr)?,
-        });
+        };
+        // `SELECT group_id ... BY group_id` gives the column once.
+        if !outputs.contains(&output) {
+            outputs.push(output);
+        }
     }
     resolver.in_where = true;
     let where_ = match &query.where_ {

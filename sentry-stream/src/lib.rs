@@ -88,6 +88,23 @@ pub trait Producer: Send + Sync {
         key: Option<Bytes>,
         payload: Bytes,
     ) -> Result<Position, StreamError>;
+
+    /// Appends `(key, payload)` records to `topic` in order and returns
+    /// their positions once all are durable. A backend may write them
+    /// together (the file log makes them durable with one fsync), which is
+    /// much faster than one [`Producer::produce`] after another. On an error
+    /// some of the records may have been stored.
+    async fn produce_many(
+        &self,
+        topic: &str,
+        records: Vec<(Option<Bytes>, Bytes)>,
+    ) -> Result<Vec<Position>, StreamError> {
+        let mut positions = Vec::with_capacity(records.len());
+        for (key, payload) in records {
+            positions.push(self.produce(topic, key, payload).await?);
+        }
+        Ok(positions)
+    }
 }
 
 /// Reads the records of some topics on behalf of a consumer group.

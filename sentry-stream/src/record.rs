@@ -74,4 +74,22 @@ impl CommitOffset {
             next_offset: record.offset + 1,
         }
     }
+
+    /// The commits that mark every one of `records` as processed: for each
+    /// topic and partition, the highest offset plus one, in (topic,
+    /// partition) order.
+    pub fn after_all(records: &[Record]) -> Vec<Self> {
+        let mut next: std::collections::BTreeMap<(&str, u32), u64> = Default::default();
+        for r in records {
+            let slot = next.entry((r.topic.as_str(), r.partition)).or_default();
+            *slot = (*slot).max(r.offset + 1);
+        }
+        next.into_iter()
+            .map(|((topic, partition), next_offset)| CommitOffset {
+                topic: topic.to_owned(),
+                partition,
+                next_offset,
+            })
+            .collect()
+    }
 }

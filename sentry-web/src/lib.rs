@@ -34,6 +34,7 @@ mod endpoints;
 mod ingest;
 mod serialize;
 mod settings;
+pub mod snuba_api;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,8 +49,11 @@ use sentry_envelope::Limits;
 use sentry_eventstore::{ConfigCache, INGEST_CONSUMER_GROUP, Store, produce_outcome};
 use sentry_relay_core::outcome::OutcomeAggregator;
 use sentry_relay_core::quota::{CachedRateLimits, MemoryCounter, QuotaCounter};
+use sentry_snuba::store::EventStore;
 use sentry_stream::{Broker, Producer, StreamError, topics};
 use serde_json::json;
+
+pub use snuba_api::snuba_router;
 
 /// Settings of the ingest edge.
 #[derive(Clone, Debug)]
@@ -105,6 +109,9 @@ pub struct AppState {
     /// The public URL of this server (`http://127.0.0.1:9000`), for DSNs,
     /// permalinks and `Link` headers.
     pub base_url: String,
+    /// The event store behind issue search, stats, tag pages and Discover;
+    /// those routes answer 503 without one.
+    pub events: Option<Arc<dyn EventStore>>,
 }
 
 impl AppState {
@@ -125,7 +132,14 @@ impl AppState {
             broker,
             ingest,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            events: None,
         }
+    }
+
+    /// Serves search, stats, tags and Discover from `events`.
+    pub fn with_event_store(mut self, events: Arc<dyn EventStore>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Forgets what this process cached about a project after its config

@@ -11,6 +11,8 @@ use sentry_eventstore::{
     run_outcomes_consumer,
 };
 use sentry_relay_core::quota::{MemoryCounter, QuotaCounter, RedisCounter};
+use sentry_snuba::consumer::{SnubaConsumerConfig, SnubaConsumerStats, run_snuba_consumer};
+use sentry_snuba::replacer::{ReplacerStats, run_replacer};
 use sentry_web::{AppState, IngestConfig, router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -39,6 +41,15 @@ pub(crate) struct RunArgs {
     /// servers; `?prefix=P` puts `P` before every Redis key.
     #[arg(long, default_value = "memory://", env = "SENTRY_QUOTAS_URL")]
     quotas: String,
+    /// The event store behind search, stats, tags and Discover:
+    /// `sqlite://PATH` (default: `DATA_DIR/events.sqlite`) or
+    /// `clickhouse://HOST:PORT/DATABASE` (ClickHouse's HTTP port).
+    #[arg(long, env = "SENTRY_EVENT_STORE_URL")]
+    event_store: Option<String>,
+    /// Also serve `snuba-api` (`POST /{dataset}/snql`) on this address. It
+    /// has no authentication: bind it to an internal address.
+    #[arg(long, env = "SENTRY_SNUBA_BIND")]
+    snuba_bind: Option<SocketAddr>,
 }
 
 /// The quota counter a `--quotas` URL names.
@@ -107,6 +118,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let broker: Arc<dyn sentry_stream::Broker> =
         Arc::new(sentry_stream::FileLog::open(log).context("opening the stream")?);
     let boot = ensure_bootstrap(store.as_ref(), &data_dir, &url).await?;
+    let events_url = args
+        .event_store
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("events.sqlite").display()));
+    let events = sentry_snuba::store::open(&events_url)
+        .await
+        .with_context(|| format!("opening the event store {events_url}"))?;
 
     let ingest = IngestConfig {
         max_backlog: args.max_backlog,
@@ -114,7 +132,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     };
     let state = Arc::new(
         AppState::new(store.clone(), broker.clone(), ingest, url.clone())
-            .with_quota_counter(quota_counter(&args.quotas)?),
+            .with_quota_counter(quota_counter(&args.quotas)?)
+            .with_event_store(events.clone()),
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -132,6 +151,37 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         store.clone(),
         shutdown_rx.clone(),
     ));
+    let snuba_consumer = tokio::spawn(run_snuba_consumer(
+        broker.clone(),
+        events.clone(),
+        SnubaConsumerConfig::default(),
+        Arc::new(SnubaConsumerStats::default()),
+        shutdown_rx.clone(),
+    ));
+    let replacer = tokio::spawn(run_replacer(
+        broker.clone(),
+        events.clone(),
+        Arc::new(ReplacerStats::default()),
+        shutdown_rx.clone(),
+    ));
+    let snuba_api = match args.snuba_bind {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for snuba-api"))?;
+            tracing::info!(%addr, "snuba-api listening");
+            let app = sentry_web::snuba_router(events.clone());
+            let mut stop = shutdown_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
+    };
     let flusher = tokio::spawn(
         state
             .clone()
@@ -162,6 +212,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     flusher.await?;
     consumer.await??;
     outcomes.await??;
+    snuba_consumer.await??;
+    replacer.await??;
+    if let Some(api) = snuba_api {
+        api.await??;
+    }
     Ok(())
 }
 

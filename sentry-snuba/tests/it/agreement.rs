@@ -316,21 +316,9 @@ fn canonical(mut result: QueryResult) -> QueryResult {
     result
 }
 
-fn clickhouse_url() -> Option<String> {
-    match std::env::var("SENTRY_TEST_CLICKHOUSE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("SENTRY_TEST_CLICKHOUSE_URL is not set under CI: run scripts/test.sh")
-        }
-        _ => {
-            eprintln!("SENTRY_TEST_CLICKHOUSE_URL not set: skipping the ClickHouse half");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn sqlite_and_clickhouse_give_the_same_results() {
+    let _only_user = crate::CLICKHOUSE.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = SqliteEventStore::open(dir.path().join("events.sqlite")).expect("open sqlite");
     let (events, transactions, outcomes) = (event_rows(), transaction_rows(), outcome_rows());
@@ -342,7 +330,7 @@ async fn sqlite_and_clickhouse_give_the_same_results() {
         .insert(&OUTCOMES, &outcomes)
         .expect("insert outcomes");
 
-    let clickhouse = match clickhouse_url() {
+    let clickhouse = match crate::clickhouse_url() {
         Some(url) => {
             let database = format!("snuba_test_{}", std::process::id());
             let store = ClickHouseEventStore::new(&url, &database).expect("clickhouse url");

@@ -417,6 +417,38 @@ impl FileLog {
     }
 }
 
+impl FileLog {
+    /// Hands one record to the writer thread; the receiver answers once it
+    /// is durable.
+    async fn send(
+        &self,
+        topic: &str,
+        key: Option<Bytes>,
+        payload: Bytes,
+    ) -> Result<oneshot::Receiver<Result<Position, StreamError>>, StreamError> {
+        validate_name("topic", topic)?;
+        let size = key.as_ref().map_or(0, Bytes::len) as u64 + payload.len() as u64;
+        let limit = self.inner.shared.config.max_record_bytes;
+        if size > limit {
+            return Err(StreamError::RecordTooLarge { size, limit });
+        }
+        let requests = self.inner.requests.as_ref().ok_or_else(writer_stopped)?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            topic: topic.to_owned(),
+            key,
+            payload,
+            reply,
+        };
+        requests.send(request).await.map_err(|_| writer_stopped())?;
+        Ok(answer)
+    }
+}
+
+fn writer_stopped() -> StreamError {
+    StreamError::Closed("the log writer has stopped".into())
+}
+
 #[async_trait]
 impl Producer for FileLog {
     async fn produce(
@@ -425,23 +457,26 @@ impl Producer for FileLog {
         key: Option<Bytes>,
         payload: Bytes,
     ) -> Result<Position, StreamError> {
-        validate_name("topic", topic)?;
-        let size = key.as_ref().map_or(0, Bytes::len) as u64 + payload.len() as u64;
-        let limit = self.inner.shared.config.max_record_bytes;
-        if size > limit {
-            return Err(StreamError::RecordTooLarge { size, limit });
+        let answer = self.send(topic, key, payload).await?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    async fn produce_many(
+        &self,
+        topic: &str,
+        records: Vec<(Option<Bytes>, Bytes)>,
+    ) -> Result<Vec<Position>, StreamError> {
+        // Every record is queued before the first answer is awaited, so the
+        // writer makes them durable together (one fsync for many).
+        let mut answers = Vec::with_capacity(records.len());
+        for (key, payload) in records {
+            answers.push(self.send(topic, key, payload).await?);
         }
-        let closed = || StreamError::Closed("the log writer has stopped".into());
-        let requests = self.inner.requests.as_ref().ok_or_else(closed)?;
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
-            topic: topic.to_owned(),
-            key,
-            payload,
-            reply,
-        };
-        requests.send(request).await.map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        let mut positions = Vec::with_capacity(answers.len());
+        for answer in answers {
+            positions.push(answer.await.map_err(|_| writer_stopped())??);
+        }
+        Ok(positions)
     }
 }
 
