@@ -17,7 +17,7 @@ set -euo pipefail
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$fuzz_dir/.." && pwd)"
-all_targets=(envelope dsn auth decompress store_body multipart minidump security_report snql)
+all_targets=(envelope dsn auth decompress store_body multipart minidump security_report snql search)
 
 usage() {
     echo "usage: bash fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]" >&2

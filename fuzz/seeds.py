@@ -226,6 +226,19 @@ HAND_SNQL = [
 ]
 
 
+# Issue searches as people type them in the issue list (search target).
+HAND_SEARCH = [
+    "is:unresolved",
+    "is:unresolved level:error browser:Chrome !user.email:*@example.com times_seen:>1k firstSeen:-24h",
+    'is:[unresolved, for_review] !assigned:[me, #team] bookmarks:me "connection reset" timed out',
+    "(level:error OR level:fatal) (environment:production OR !has:environment) lastSeen:+7d",
+    'error.type:[KeyError, ValueError] !error.handled:true stack.function:"run(self)" has:tags[sentry:user]',
+    "event.timestamp:>=2024-05-01T10:00:00+02:00 timestamp:<2024-05-02 users_seen:<=2.5 age:-30m",
+    'release:"1.0 (beta)" message:"it \\"failed\\"" title:a\\*b* transaction:/api/*_v1% a AND b OR c',
+    "level:>error is:nope times_seen:abc (unclosed \"quote k:[a, b",
+]
+
+
 def write(corpus, target, name, data):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -328,6 +341,8 @@ def main():
 
     for i, query in enumerate(HAND_SNQL):
         add("snql", f"hand-{i}", query.encode())
+    for i, query in enumerate(HAND_SEARCH):
+        add("search", f"hand-{i}", query.encode())
 
     for target in sorted(targets):
         print(f"  seeded {target}: {counts.get(target, 0)} inputs")

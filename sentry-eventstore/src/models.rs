@@ -360,6 +360,9 @@ pub struct IssueQuery {
     pub status: Option<IssueStatus>,
     /// Words that must all appear in the title, culprit or short id.
     pub text: Vec<String>,
+    /// Only these issues (the issues whose events matched a search in the
+    /// event store); `None` means no such restriction.
+    pub group_ids: Option<Vec<i64>>,
     /// Sort order.
     pub sort: IssueSort,
     /// Rows to skip.

@@ -1169,6 +1169,12 @@ impl Store for SqliteStore {
         if query.status.is_some() {
             sql.push_str(" AND g.status = ?");
         }
+        if let Some(ids) = &query.group_ids {
+            // Integers, written inline: the list may be longer than SQLite
+            // allows parameters.
+            let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+            sql.push_str(&format!(" AND g.id IN ({})", ids.join(", ")));
+        }
         for _ in &query.text {
             sql.push_str(
                 " AND (g.title LIKE ? ESCAPE '\\' OR coalesce(g.culprit, '') LIKE ? ESCAPE '\\'

@@ -163,6 +163,57 @@ impl ClickHouseEventStore {
         Ok(())
     }
 
+    /// Drops every weekly partition whose whole week lies before `cutoff`
+    /// (seconds since the epoch); returns how many were dropped. ClickHouse
+    /// 18.16 has no TTL: this is how data expires.
+    pub async fn expire(&self, cutoff: i64) -> Result<u64, StorageError> {
+        let cutoff_day = chrono::DateTime::from_timestamp(cutoff, 0)
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
+        let mut dropped = 0;
+        for entity in entity::all() {
+            let sql = format!(
+                "SELECT DISTINCT partition FROM system.parts WHERE database = '{}' \
+                 AND table = '{}' AND active FORMAT JSONCompact",
+                self.database, entity.table
+            );
+            let body = self.execute(&sql, None).await?;
+            let parsed: Json = serde_json::from_slice(&body)
+                .map_err(|e| StorageError::Invalid(format!("clickhouse answered bad JSON: {e}")))?;
+            let partitions: Vec<String> = parsed["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|row| row[0].as_str().map(str::to_owned))
+                .collect();
+            for partition in partitions {
+                // `partition` is the Monday of the week (`2024-04-29`); its
+                // rows are older than the next Monday.
+                let partition = partition.trim_matches('\'');
+                let monday =
+                    chrono::NaiveDate::parse_from_str(partition, "%Y-%m-%d").map_err(|_| {
+                        StorageError::Invalid(format!(
+                            "unexpected partition {partition} of {}",
+                            entity.table
+                        ))
+                    })?;
+                if monday + chrono::Days::new(7) > cutoff_day {
+                    continue;
+                }
+                self.execute(
+                    &format!(
+                        "ALTER TABLE `{}` DROP PARTITION '{partition}'",
+                        entity.table
+                    ),
+                    None,
+                )
+                .await?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Runs a query.
     pub async fn query(&self, plan: &Plan) -> Result<QueryResult, StorageError> {
         let sql = format!("{} FORMAT JSONCompact", render::clickhouse(plan));

@@ -2,6 +2,8 @@
 //!
 //! - [`snql`]: SnQL (`MATCH (events) SELECT count() BY group_id WHERE ...`),
 //!   a parser, an AST with a printer, and errors with positions;
+//! - [`search`]: Sentry's issue search (`is:unresolved level:error
+//!   times_seen:>10`), parsed and compiled into SnQL conditions;
 //! - [`entity`]: the entities (`events`, `transactions`, `outcomes`) with
 //!   their columns, types and required conditions;
 //! - [`validate`]: a parsed query checked against its entity, giving a
@@ -27,6 +29,7 @@ pub mod plan;
 pub mod render;
 pub mod replacer;
 pub mod row;
+pub mod search;
 pub mod snql;
 pub mod sqlite;
 pub mod storage;

@@ -103,6 +103,23 @@ impl SqliteEventStore {
         Ok(())
     }
 
+    /// Deletes the rows older than `cutoff` (seconds since the epoch) from
+    /// every entity's table; returns how many went.
+    pub fn expire(&self, cutoff: i64) -> Result<u64, StorageError> {
+        let conn = self.writer()?;
+        let mut removed = 0;
+        for entity in entity::all() {
+            removed += conn.execute(
+                &format!(
+                    "DELETE FROM \"{}\" WHERE \"{}\" < ?1",
+                    entity.table, entity.time_column
+                ),
+                [cutoff],
+            )? as u64;
+        }
+        Ok(removed)
+    }
+
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
         self.writer
             .lock()

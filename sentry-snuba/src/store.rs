@@ -35,9 +35,19 @@ pub trait EventStore: Send + Sync {
     async fn query(&self, plan: &Plan) -> Result<QueryResult, StorageError>;
     /// Applies a change to stored rows (deletion, merge, tombstones).
     async fn replace(&self, replacement: &Replacement) -> Result<(), StorageError>;
+    /// Removes what is older than the retention ([`crate::row::DEFAULT_RETENTION_DAYS`]
+    /// before `now`, in seconds since the epoch): whole weekly partitions in
+    /// ClickHouse, rows in SQLite. Returns how many partitions (ClickHouse)
+    /// or rows (SQLite) went.
+    async fn expire(&self, now: i64) -> Result<u64, StorageError>;
     /// A short name of the backend for logs and metrics (`sqlite`,
     /// `clickhouse`).
     fn backend(&self) -> &'static str;
+}
+
+/// The first second that is still kept at `now`.
+pub fn retention_cutoff(now: i64) -> i64 {
+    now - i64::from(crate::row::DEFAULT_RETENTION_DAYS) * 86_400
 }
 
 /// Opens the store named by `url` and creates its tables.
@@ -103,6 +113,13 @@ impl EventStore for SqliteEventStore {
             .map_err(|e| StorageError::Invalid(e.to_string()))?
     }
 
+    async fn expire(&self, now: i64) -> Result<u64, StorageError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || SqliteEventStore::expire(&store, retention_cutoff(now)))
+            .await
+            .map_err(|e| StorageError::Invalid(e.to_string()))?
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -124,6 +141,10 @@ impl EventStore for ClickHouseEventStore {
 
     async fn replace(&self, replacement: &Replacement) -> Result<(), StorageError> {
         ClickHouseEventStore::replace(self, replacement).await
+    }
+
+    async fn expire(&self, now: i64) -> Result<u64, StorageError> {
+        ClickHouseEventStore::expire(self, retention_cutoff(now)).await
     }
 
     fn backend(&self) -> &'static str {

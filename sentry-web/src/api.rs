@@ -186,13 +186,13 @@ fn decode(s: &str) -> String {
 }
 
 /// A page request: Sentry's cursor `<value>:<offset>:<is_prev>`.
-struct PageRequest {
-    offset: u64,
-    limit: u64,
+pub(crate) struct PageRequest {
+    pub(crate) offset: u64,
+    pub(crate) limit: u64,
 }
 
 impl PageRequest {
-    fn from(params: &Params, default_limit: u64) -> ApiResult<PageRequest> {
+    pub(crate) fn from(params: &Params, default_limit: u64) -> ApiResult<PageRequest> {
         let limit = match params.one("per_page").or(params.one("limit")) {
             Some(v) => v
                 .parse::<u64>()
@@ -256,10 +256,22 @@ fn encode(s: &str) -> String {
 }
 
 /// A page of results with its `Link` header.
-fn paged(mut rows: Vec<Value>, page: &PageRequest, uri: &Uri, base_url: &str) -> Response {
+pub(crate) fn paged(rows: Vec<Value>, page: &PageRequest, uri: &Uri, base_url: &str) -> Response {
+    paged_as(rows, page, uri, base_url, Value::Array)
+}
+
+/// A page of results (`page.limit` of them; one more says there is a next
+/// page) with its `Link` header, the rows wrapped by `body`.
+pub(crate) fn paged_as(
+    mut rows: Vec<Value>,
+    page: &PageRequest,
+    uri: &Uri,
+    base_url: &str,
+    body: impl FnOnce(Vec<Value>) -> Value,
+) -> Response {
     let more = rows.len() as u64 > page.limit;
     rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
-    let mut response = Json(Value::Array(rows)).into_response();
+    let mut response = Json(body(rows)).into_response();
     response
         .headers_mut()
         .insert(header::LINK, page.link(uri, base_url, more));
@@ -487,6 +499,21 @@ fn issue_query(params: &Params, projects: &[Project]) -> ApiResult<IssueQuery> {
             query.text.push(word.trim_matches('"').to_owned());
         }
     }
+    query.project_ids = named_projects(params, projects)?;
+    query.sort = match params.one("sort") {
+        None | Some("date") => IssueSort::LastSeen,
+        Some("new") => IssueSort::FirstSeen,
+        Some("freq") => IssueSort::TimesSeen,
+        Some("user") => IssueSort::UserCount,
+        Some(other) => return Err(ApiError::bad_request(format!("unknown sort {other:?}"))),
+    };
+    Ok(query)
+}
+
+/// The projects a request names with `project=` (`-1` means all); a
+/// project of another organization is refused.
+pub(crate) fn named_projects(params: &Params, projects: &[Project]) -> ApiResult<Vec<i64>> {
+    let mut ids = Vec::new();
     for id in params.all("project") {
         let id: i64 = id
             .parse()
@@ -500,16 +527,9 @@ fn issue_query(params: &Params, projects: &[Project]) -> ApiResult<IssueQuery> {
                 "You do not have permission to perform this action.",
             ));
         }
-        query.project_ids.push(id);
+        ids.push(id);
     }
-    query.sort = match params.one("sort") {
-        None | Some("date") => IssueSort::LastSeen,
-        Some("new") => IssueSort::FirstSeen,
-        Some("freq") => IssueSort::TimesSeen,
-        Some("user") => IssueSort::UserCount,
-        Some(other) => return Err(ApiError::bad_request(format!("unknown sort {other:?}"))),
-    };
-    Ok(query)
+    Ok(ids)
 }
 
 fn project_of(projects: &[Project], id: i64) -> ApiResult<&Project> {
@@ -520,6 +540,12 @@ fn project_of(projects: &[Project], id: i64) -> ApiResult<&Project> {
 }
 
 /// `GET /api/0/organizations/{org}/issues/`
+///
+/// A search with event fields (`level:error`, `browser.name:Chrome`,
+/// `times_seen:>10`, ...) finds its issues in the event store first; a
+/// search of only `is:` and free text is answered from the issues
+/// themselves (title, culprit, short id). `statsPeriod=24h` or `14d` adds
+/// each issue's event counts per hour or day.
 pub(crate) async fn list_issues(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
@@ -532,15 +558,76 @@ pub(crate) async fn list_issues(
     let org = org(&state, &org_slug).await?;
     let projects = state.store.projects(org.id).await?;
     let mut query = issue_query(&params, &projects)?;
+    let search = params.one("query").unwrap_or("is:unresolved");
+    if let Some(events) = &state.events {
+        let parsed = sentry_snuba::search::parse(search)
+            .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))?;
+        if parsed.root.as_ref().is_some_and(needs_events) {
+            let (where_, having, _) = crate::discover::search_conditions(search)?;
+            let project_ids = crate::discover::requested_projects(&params, &projects)?;
+            query.text.clear();
+            query.group_ids = Some(
+                crate::discover::matching_issues(
+                    events.as_ref(),
+                    &project_ids,
+                    where_.as_ref(),
+                    having.as_ref(),
+                )
+                .await?,
+            );
+        }
+    }
     query.offset = page.offset;
     query.limit = page.limit + 1;
     let issues = state.store.issues(org.id, &query).await?;
+    let stats_period = params.one("statsPeriod").unwrap_or("");
+    let stats = match (&state.events, stats_period) {
+        (Some(events), "24h" | "14d") => {
+            let (span, bucket) = if stats_period == "24h" {
+                (24 * 3600, 3600)
+            } else {
+                (14 * 86_400, 86_400)
+            };
+            let now = chrono::Utc::now().timestamp();
+            let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
+            let project_ids: Vec<i64> = issues.iter().map(|i| i.project_id).collect();
+            crate::discover::issue_stats(
+                events.as_ref(),
+                &project_ids,
+                &ids,
+                now - span + bucket,
+                now + 1,
+                bucket,
+            )
+            .await?
+        }
+        _ => HashMap::new(),
+    };
     let mut rows = Vec::with_capacity(issues.len());
     for issue in &issues {
         let project = project_of(&projects, issue.project_id)?;
-        rows.push(serialize::issue(issue, project, &org.slug, &state.base_url));
+        let mut row = serialize::issue(issue, project, &org.slug, &state.base_url);
+        if let Some(series) = stats.get(&issue.id) {
+            row["stats"] = json!({ stats_period: crate::discover::series_json(series) });
+        }
+        rows.push(row);
     }
     Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+/// Whether a search needs the event store: it filters on something other
+/// than free text and the issue's own attributes.
+fn needs_events(term: &sentry_snuba::search::Term) -> bool {
+    use sentry_snuba::search::{Key, Term};
+    match term {
+        Term::And(terms) | Term::Or(terms) => terms.iter().any(needs_events),
+        Term::Filter(filter) => !matches!(
+            &filter.key,
+            Key::Field(name) if matches!(name.as_str(), "is" | "assigned" | "assigned_or_suggested" | "bookmarks")
+        ),
+        Term::Has { .. } => true,
+        Term::Text(_) => false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -594,7 +681,7 @@ pub(crate) async fn update_issues(
     Ok(Json(json!({"status": status.as_str(), "statusDetails": {}})).into_response())
 }
 
-async fn one_issue(
+pub(crate) async fn one_issue(
     state: &AppState,
     org_slug: &str,
     id: &str,
@@ -655,6 +742,26 @@ pub(crate) async fn delete_issue(
 ) -> ApiResult {
     let (org, issue, _) = one_issue(&state, &org_slug, &id).await?;
     state.store.delete_issue(org.id, issue.id).await?;
+    // The event store hides the issue's rows when the replacer gets this.
+    let message = sentry_snuba::eventstream::Message::EndDeleteGroups(
+        sentry_snuba::eventstream::DeleteGroups {
+            project_id: issue.project_id.unsigned_abs(),
+            group_ids: vec![issue.id.unsigned_abs()],
+            datetime: chrono::Utc::now().to_rfc3339(),
+        },
+    );
+    state
+        .producer
+        .produce(
+            sentry_stream::topics::EVENTS,
+            Some(issue.project_id.to_string().into()),
+            message.encode().into(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "announcing an issue deletion failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        })?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod discover;
 mod endpoints;
 mod ingest;
 mod serialize;
@@ -277,6 +278,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/0/organizations/{org}/issues/{id}/events/",
             get(api::issue_events),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/{id}/tags/",
+            get(discover::issue_tags),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues/{id}/tags/{key}/values/",
+            get(discover::issue_tag_values),
+        )
+        .route(
+            "/api/0/organizations/{org}/issues-stats/",
+            get(discover::issues_stats),
+        )
+        .route(
+            "/api/0/organizations/{org}/events/",
+            get(discover::discover),
         )
         .route(
             "/api/0/organizations/{org}/issues/{id}/events/{event}/",

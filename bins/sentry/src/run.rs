@@ -164,6 +164,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         Arc::new(ReplacerStats::default()),
         shutdown_rx.clone(),
     ));
+    let expiry = tokio::spawn(expire_hourly(events.clone(), shutdown_rx.clone()));
     let snuba_api = match args.snuba_bind {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -214,10 +215,29 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     outcomes.await??;
     snuba_consumer.await??;
     replacer.await??;
+    expiry.await?;
     if let Some(api) = snuba_api {
         api.await??;
     }
     Ok(())
+}
+
+/// Removes event-store data past its retention, at start and every hour.
+async fn expire_hourly(
+    events: Arc<dyn sentry_snuba::store::EventStore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match events.expire(chrono::Utc::now().timestamp()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired event-store data"),
+            Err(e) => tracing::error!(error = %e, "expiring event-store data failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

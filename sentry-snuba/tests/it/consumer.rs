@@ -291,3 +291,75 @@ async fn consumer_survives_a_clickhouse_restart_without_losing_or_doubling_rows(
     );
     http.drop_database().await.unwrap();
 }
+
+/// Rows of `count` events of project 5, `age` seconds old.
+fn rows_aged(count: u64, age: i64, first: u64) -> Vec<sentry_snuba::storage::Row> {
+    let now = unix_now();
+    (first..first + count)
+        .map(|i| {
+            let Message::Insert(mut event, _) = Message::decode(&insert(5, i)).expect("decode")
+            else {
+                unreachable!("insert() makes inserts")
+            };
+            event.data["timestamp"] = json!(now - age);
+            sentry_snuba::row::error_row(&event).expect("row")
+        })
+        .collect()
+}
+
+async fn retention_on(store: &dyn EventStore) {
+    let day = 86_400;
+    store
+        .insert(&sentry_snuba::entity::EVENTS, rows_aged(30, 200 * day, 0))
+        .await
+        .expect("insert old rows");
+    store
+        .insert(&sentry_snuba::entity::EVENTS, rows_aged(20, day, 100))
+        .await
+        .expect("insert new rows");
+    let removed = store.expire(unix_now()).await.expect("expire");
+    assert!(removed > 0, "{}: nothing expired", store.backend());
+    let text = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .expect("time")
+            .format("'%Y-%m-%dT%H:%M:%S'")
+            .to_string()
+    };
+    let now = unix_now();
+    let query = format!(
+        "MATCH (events) SELECT count() AS c WHERE project_id = 5 \
+         AND timestamp >= {} AND timestamp < {}",
+        text(now - 400 * day),
+        text(now + 1)
+    );
+    let (all, _) = run_snql(store, &query).await.expect("query");
+    assert_eq!(all.data[0]["c"], json!(20), "{}", store.backend());
+}
+
+#[tokio::test]
+async fn retention_removes_what_is_older_than_ninety_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.sqlite").display());
+    retention_on(sentry_snuba::store::open(&url).await.unwrap().as_ref()).await;
+
+    let Some(url) = crate::clickhouse_url() else {
+        return;
+    };
+    let _only_user = crate::CLICKHOUSE.lock().await;
+    let http = ClickHouseEventStore::new(&url, "sentry_test_retention").unwrap();
+    http.drop_database().await.unwrap();
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let store =
+        sentry_snuba::store::open(&format!("clickhouse://{authority}/sentry_test_retention"))
+            .await
+            .unwrap();
+    retention_on(store.as_ref()).await;
+    http.drop_database().await.unwrap();
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

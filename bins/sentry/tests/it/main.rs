@@ -16,5 +16,6 @@ mod sdk_common;
 mod sdk_node;
 mod sdk_python;
 mod sdk_rust;
+mod search;
 mod server;
 mod settings;
