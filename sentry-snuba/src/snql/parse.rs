@@ -138,9 +138,14 @@ fn expect<'a, O>(
 /// ```
 pub fn parse(query: &str) -> Result<Query, ParseError> {
     if query.len() > MAX_QUERY_LEN {
+        // The error points at the last character boundary within the limit.
+        let mut end = MAX_QUERY_LEN;
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
         return Err(ParseError::at(
             query,
-            MAX_QUERY_LEN,
+            end,
             format!("the query is longer than {MAX_QUERY_LEN} bytes"),
         ));
     }

@@ -554,3 +554,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_overlong_query_is_refused_at_a_character_boundary() {
+    // A two-byte character straddles the limit.
+    let text = format!("{}é", "x".repeat(MAX_QUERY_LEN - 1));
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.offset, MAX_QUERY_LEN - 1);
+    assert!(e.message.contains("longer than"));
+}
