@@ -233,13 +233,14 @@ impl Writer<'_> {
             shutdown,
         } = self;
         if !batch.rows.is_empty() {
-            let rows = std::mem::take(&mut batch.rows);
+            // Shared by every attempt: a retry does not copy the rows.
+            let rows: Arc<[Row]> = std::mem::take(&mut batch.rows).into();
             let count = rows.len();
             let started = Instant::now();
             let mut delay = Duration::from_millis(100);
             let mut retried_since_stop = false;
             loop {
-                match store.insert(&EVENTS, rows.clone()).await {
+                match store.insert(&EVENTS, Arc::clone(&rows)).await {
                     Ok(_) => break,
                     Err(e) => {
                         stats.write_retries.fetch_add(1, Ordering::Relaxed);

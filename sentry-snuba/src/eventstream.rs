@@ -48,6 +48,12 @@ pub const VERSION: u64 = 2;
 /// record limit is smaller; this guards custom producers).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// An event id as the event store keeps it: 32 lower-case hex digits, no
+/// dashes.
+pub fn normalize_event_id(id: &str) -> String {
+    id.replace('-', "").to_ascii_lowercase()
+}
+
 /// A saved event, as the ingest consumer announces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsertEvent {

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::consumer::ConsumerError;
 use crate::entity::EVENTS;
-use crate::eventstream::Message;
+use crate::eventstream::{Message, normalize_event_id};
 use crate::render::{Dialect, quote_string};
 use crate::store::EventStore;
 
@@ -79,7 +79,7 @@ impl Replacement {
                 event_ids: m
                     .event_ids
                     .iter()
-                    .map(|id| id.replace('-', "").to_ascii_lowercase())
+                    .map(|id| normalize_event_id(id))
                     .collect(),
             }),
             _ => None,

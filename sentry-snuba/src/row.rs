@@ -4,11 +4,12 @@
 //! row of the `events` entity (`errors_local`): the columns that issue
 //! search, tag pages and Discover read, taken from the normalized event.
 
+use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 use sentry_envelope::protocol::{Event, Frame};
 
-use crate::eventstream::InsertEvent;
+use crate::eventstream::{InsertEvent, normalize_event_id};
 use crate::storage::{Row, StorageError};
 use crate::validate::parse_time;
 
@@ -24,7 +25,7 @@ pub const MAX_STRING_BYTES: usize = 8 * 1024;
 /// Fails only when the message has no usable time or its `data` is not an
 /// event object.
 pub fn error_row(insert: &InsertEvent) -> Result<Row, StorageError> {
-    let event: Event = serde_json::from_value(insert.data.clone())
+    let event = Event::deserialize(&insert.data)
         .map_err(|e| StorageError::Invalid(format!("event {}: {e}", insert.event_id)))?;
     let timestamp = event
         .timestamp
@@ -85,10 +86,7 @@ pub fn error_row(insert: &InsertEvent) -> Result<Row, StorageError> {
     };
     put("project_id", json!(insert.project_id));
     put("timestamp", json!(timestamp));
-    put(
-        "event_id",
-        json!(insert.event_id.replace('-', "").to_ascii_lowercase()),
-    );
+    put("event_id", json!(normalize_event_id(&insert.event_id)));
     put("group_id", json!(insert.group_id));
     put("primary_hash", json!(insert.primary_hash));
     put("type", json!(ty));

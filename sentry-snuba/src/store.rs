@@ -17,7 +17,7 @@ use crate::clickhouse::ClickHouseEventStore;
 use crate::entity::Entity;
 use crate::plan::Plan;
 use crate::replacer::Replacement;
-use crate::snql::{self, ParseError};
+use crate::snql::{self, ParseError, Query};
 use crate::sqlite::SqliteEventStore;
 use crate::storage::{QueryResult, Row, StorageError};
 use crate::validate::{ValidationError, validate};
@@ -30,7 +30,11 @@ pub trait EventStore: Send + Sync {
     /// Stores rows of `entity` in one write. A row of an event that is
     /// already stored replaces it (at once in SQLite; at the next merge in
     /// ClickHouse, whose queries of the same event give the newest row).
-    async fn insert(&self, entity: &'static Entity, rows: Vec<Row>) -> Result<usize, StorageError>;
+    async fn insert(
+        &self,
+        entity: &'static Entity,
+        rows: Arc<[Row]>,
+    ) -> Result<usize, StorageError>;
     /// Runs a validated query.
     async fn query(&self, plan: &Plan) -> Result<QueryResult, StorageError>;
     /// Applies a change to stored rows (deletion, merge, tombstones).
@@ -90,7 +94,11 @@ impl EventStore for SqliteEventStore {
         Ok(())
     }
 
-    async fn insert(&self, entity: &'static Entity, rows: Vec<Row>) -> Result<usize, StorageError> {
+    async fn insert(
+        &self,
+        entity: &'static Entity,
+        rows: Arc<[Row]>,
+    ) -> Result<usize, StorageError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || SqliteEventStore::insert(&store, entity, &rows))
             .await
@@ -131,7 +139,11 @@ impl EventStore for ClickHouseEventStore {
         ClickHouseEventStore::migrate(self).await
     }
 
-    async fn insert(&self, entity: &'static Entity, rows: Vec<Row>) -> Result<usize, StorageError> {
+    async fn insert(
+        &self,
+        entity: &'static Entity,
+        rows: Arc<[Row]>,
+    ) -> Result<usize, StorageError> {
         ClickHouseEventStore::insert(self, entity, &rows).await
     }
 
@@ -190,8 +202,17 @@ pub async fn run_snql(
     store: &dyn EventStore,
     text: &str,
 ) -> Result<(QueryResult, Timing), QueryError> {
-    let started = Instant::now();
-    let plan = validate(&snql::parse(text)?)?;
+    run_parsed(store, &snql::parse(text)?, Instant::now()).await
+}
+
+/// Validates and runs a parsed query; `started` is when its parsing began,
+/// for the timing.
+pub async fn run_parsed(
+    store: &dyn EventStore,
+    query: &Query,
+    started: Instant,
+) -> Result<(QueryResult, Timing), QueryError> {
+    let plan = validate(query)?;
     let parsed = started.elapsed();
     let result = store.query(&plan).await?;
     let total = started.elapsed();

@@ -560,18 +560,17 @@ pub(crate) async fn list_issues(
     let mut query = issue_query(&params, &projects)?;
     let search = params.one("query").unwrap_or("is:unresolved");
     if let Some(events) = &state.events {
-        let parsed = sentry_snuba::search::parse(search)
-            .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))?;
+        let parsed = crate::discover::parse_search(search)?;
         if parsed.root.as_ref().is_some_and(needs_events) {
-            let (where_, having, _) = crate::discover::search_conditions(search)?;
+            let compiled = crate::discover::compile_search(&parsed)?;
             let project_ids = crate::discover::requested_projects(&params, &projects)?;
             query.text.clear();
             query.group_ids = Some(
                 crate::discover::matching_issues(
                     events.as_ref(),
                     &project_ids,
-                    where_.as_ref(),
-                    having.as_ref(),
+                    compiled.where_.as_ref(),
+                    compiled.having.as_ref(),
                 )
                 .await?,
             );

@@ -15,6 +15,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use sentry_eventstore::Project;
+use sentry_snuba::search::{Compiled, SearchQuery};
 use sentry_snuba::snql::{Condition, Expr};
 use sentry_snuba::storage::QueryResult;
 use sentry_snuba::store::{EventStore, QueryError, run_snql};
@@ -536,19 +537,16 @@ fn tag_expr(key: &str) -> String {
     .to_string()
 }
 
-/// The search bar's query as SnQL `WHERE` and `HAVING` text.
-pub(crate) fn search_conditions(
-    text: &str,
-) -> ApiResult<(
-    Option<Condition>,
-    Option<Condition>,
-    Vec<sentry_snuba::search::IssueFilter>,
-)> {
-    let parsed = sentry_snuba::search::parse(text)
-        .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))?;
-    let compiled = sentry_snuba::search::compile(&parsed, Utc::now().timestamp())
-        .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))?;
-    Ok((compiled.where_, compiled.having, compiled.issue))
+/// Parses a search from the search bar.
+pub(crate) fn parse_search(text: &str) -> ApiResult<SearchQuery> {
+    sentry_snuba::search::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))
+}
+
+/// A parsed search as SnQL conditions, at the current time.
+pub(crate) fn compile_search(search: &SearchQuery) -> ApiResult<Compiled> {
+    sentry_snuba::search::compile(search, Utc::now().timestamp())
+        .map_err(|e| ApiError::bad_request(format!("invalid search query: {e}")))
 }
 
 /// `GET /api/0/organizations/{org}/events/?field=title&field=count()&query=...&sort=-count()`
@@ -591,7 +589,11 @@ pub(crate) async fn discover(
         snql.push_str(&format!(" BY {}", by.join(", ")));
     }
     snql.push_str(&format!(" WHERE {}", where_range(&project_ids, start, end)));
-    let (where_, having, issue) = search_conditions(params.one("query").unwrap_or(""))?;
+    let Compiled {
+        where_,
+        having,
+        issue,
+    } = compile_search(&parse_search(params.one("query").unwrap_or(""))?)?;
     if !issue.is_empty() {
         return Err(ApiError::bad_request(
             "issue filters (is:, assigned:) are not supported in Discover",

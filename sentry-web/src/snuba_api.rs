@@ -11,14 +11,14 @@
 //! Snuba's: bind it to an internal address only.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sentry_snuba::store::{EventStore, QueryError, run_snql};
+use sentry_snuba::store::{EventStore, QueryError, run_parsed, run_snql};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -81,24 +81,27 @@ async fn snql(
             );
         }
     };
-    if let Ok(query) = sentry_snuba::snql::parse(&body.query) {
-        if let sentry_snuba::snql::Source::Entity(entity) = &query.from {
-            if !entities.contains(&entity.name.as_str()) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!(
-                        "entity {:?} is not part of dataset {dataset:?}",
-                        entity.name
-                    ),
-                );
-            }
+    let started = Instant::now();
+    let query = match sentry_snuba::snql::parse(&body.query) {
+        Ok(query) => query,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()),
+    };
+    if let sentry_snuba::snql::Source::Entity(entity) = &query.from {
+        if !entities.contains(&entity.name.as_str()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "entity {:?} is not part of dataset {dataset:?}",
+                    entity.name
+                ),
+            );
         }
     }
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    match run_snql(store.as_ref(), &body.query).await {
+    match run_parsed(store.as_ref(), &query, started).await {
         Ok((result, timing)) => Json(json!({
             "data": result.data,
             "meta": result.meta,
@@ -131,5 +134,74 @@ async fn health(State(store): State<Arc<dyn EventStore>>) -> Response {
             "unavailable",
             e.to_string(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn post(app: &Router, path: &str, query: &str) -> (StatusCode, serde_json::Value) {
+        let body = json!({ "query": query }).to_string();
+        let response = app
+            .clone()
+            .oneshot(Request::post(path).body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn answers_queries_and_explains_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("events.sqlite").display());
+        let app = snuba_router(sentry_snuba::store::open(&url).await.unwrap());
+        let range = "project_id = 1 AND timestamp >= '2024-05-01T00:00:00' \
+                     AND timestamp < '2024-05-02T00:00:00'";
+
+        let (status, body) = post(
+            &app,
+            "/events/snql",
+            &format!("MATCH (events) SELECT count() AS c WHERE {range}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"], json!([{"c": 0}]));
+        assert_eq!(body["meta"], json!([{"name": "c", "type": "UInt64"}]));
+        assert!(body["timing"]["duration_ms"].is_number());
+
+        let (status, body) = post(&app, "/events/snql", "MATCH (events) SELECT count( WHERE").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["type"], "invalid_query");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("column")
+        );
+
+        let (status, body) = post(
+            &app,
+            "/outcomes/snql",
+            &format!("MATCH (events) SELECT count() AS c WHERE {range}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not part of dataset")
+        );
+
+        let (status, _) = post(&app, "/nope/snql", "MATCH (events) SELECT count() AS c").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

@@ -735,9 +735,13 @@ fn filter_condition(
         }
         (FieldKind::Id { column }, _) => {
             let (plain, safe) = text_sides(column);
-            text_condition(name, &plain, &safe, filter, |s| {
-                s.replace('-', "").to_ascii_lowercase()
-            })
+            text_condition(
+                name,
+                &plain,
+                &safe,
+                filter,
+                crate::eventstream::normalize_event_id,
+            )
         }
         (FieldKind::Array { column }, _) => array_condition(name, column, filter),
         (FieldKind::Handled { inverted }, Value::Bool(b)) if filter.op == Op::Eq => {
@@ -794,11 +798,7 @@ fn text_condition(
         return error(format!("`{name}` is text and takes no operator"));
     }
     let negated = filter.negated;
-    let texts = match &filter.value {
-        Value::Text(text) => std::slice::from_ref(text),
-        Value::List(items) if !items.is_empty() => items.as_slice(),
-        _ => return error(format!("`{name}` takes text or a list")),
-    };
+    let texts = texts_of(name, filter)?;
     let mut exact = Vec::new();
     let mut likes = Vec::new();
     for text in texts {
@@ -836,16 +836,21 @@ fn text_condition(
     })
 }
 
+/// The text or the list of texts of a filter on a text field.
+fn texts_of<'a>(name: &str, filter: &'a Filter) -> Result<&'a [String], CompileError> {
+    match &filter.value {
+        Value::Text(text) => Ok(std::slice::from_ref(text)),
+        Value::List(items) if !items.is_empty() => Ok(items.as_slice()),
+        _ => error(format!("`{name}` takes text or a list")),
+    }
+}
+
 fn array_condition(name: &str, column: &str, filter: &Filter) -> Result<Condition, CompileError> {
     if filter.op != Op::Eq {
         return error(format!("`{name}` is text and takes no operator"));
     }
     let negated = filter.negated;
-    let texts = match &filter.value {
-        Value::Text(text) => std::slice::from_ref(text),
-        Value::List(items) if !items.is_empty() => items.as_slice(),
-        _ => return error(format!("`{name}` takes text or a list")),
-    };
+    let texts = texts_of(name, filter)?;
     let mut parts = Vec::new();
     for text in texts {
         let Pattern::Exact(value) = pattern(text) else {

@@ -197,6 +197,18 @@ async fn consumer_writes_batches_then_commits_and_the_replacer_applies_changes()
     replacer.await.unwrap().unwrap();
 }
 
+/// An empty database `name` on the ClickHouse server at `url` (its HTTP
+/// interface), and the event store opened on it by URL.
+async fn fresh_clickhouse(url: &str, name: &str) -> (ClickHouseEventStore, Arc<dyn EventStore>) {
+    let http = ClickHouseEventStore::new(url, name).expect("clickhouse url");
+    http.drop_database().await.expect("drop database");
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let store = sentry_snuba::store::open(&format!("clickhouse://{authority}/{name}"))
+        .await
+        .expect("open clickhouse");
+    (http, store)
+}
+
 /// Runs `scripts/services.sh` with `args`.
 fn services(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services.sh");
@@ -214,12 +226,7 @@ async fn consumer_survives_a_clickhouse_restart_without_losing_or_doubling_rows(
         return;
     };
     let _only_user = crate::CLICKHOUSE.lock().await;
-    let http = ClickHouseEventStore::new(&url, "sentry_test_restart").unwrap();
-    http.drop_database().await.unwrap();
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    let store = sentry_snuba::store::open(&format!("clickhouse://{authority}/sentry_test_restart"))
-        .await
-        .unwrap();
+    let (http, store) = fresh_clickhouse(&url, "sentry_test_restart").await;
     let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
     let (stop, stopped) = watch::channel(false);
     let stats = Arc::new(SnubaConsumerStats::default());
@@ -310,11 +317,17 @@ fn rows_aged(count: u64, age: i64, first: u64) -> Vec<sentry_snuba::storage::Row
 async fn retention_on(store: &dyn EventStore) {
     let day = 86_400;
     store
-        .insert(&sentry_snuba::entity::EVENTS, rows_aged(30, 200 * day, 0))
+        .insert(
+            &sentry_snuba::entity::EVENTS,
+            rows_aged(30, 200 * day, 0).into(),
+        )
         .await
         .expect("insert old rows");
     store
-        .insert(&sentry_snuba::entity::EVENTS, rows_aged(20, day, 100))
+        .insert(
+            &sentry_snuba::entity::EVENTS,
+            rows_aged(20, day, 100).into(),
+        )
         .await
         .expect("insert new rows");
     let removed = store.expire(unix_now()).await.expect("expire");
@@ -346,13 +359,7 @@ async fn retention_removes_what_is_older_than_ninety_days() {
         return;
     };
     let _only_user = crate::CLICKHOUSE.lock().await;
-    let http = ClickHouseEventStore::new(&url, "sentry_test_retention").unwrap();
-    http.drop_database().await.unwrap();
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    let store =
-        sentry_snuba::store::open(&format!("clickhouse://{authority}/sentry_test_retention"))
-            .await
-            .unwrap();
+    let (http, store) = fresh_clickhouse(&url, "sentry_test_retention").await;
     retention_on(store.as_ref()).await;
     http.drop_database().await.unwrap();
 }
