@@ -63,6 +63,9 @@ pub async fn bootstrap(store: &dyn Store, token: Option<String>) -> Result<Boots
             what: "key of the new project".into(),
         })?;
     let user = store.create_user("admin", "admin@localhost", true).await?;
+    store
+        .set_member(organization.id, user.id, crate::Role::Owner)
+        .await?;
     let token = token.unwrap_or_else(new_token);
     let scopes: Vec<String> = ADMIN_SCOPES.iter().map(|s| (*s).to_owned()).collect();
     store.create_token(user.id, &token, &scopes).await?;

@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod bootstrap;
 mod configs;
 mod consumer;
@@ -51,9 +52,9 @@ pub use consumer::{
 pub use error::{Result, StoreError};
 pub use message::{IngestMessage, MessageError};
 pub use models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent,
-    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
-    SaveOutcome, StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
+    NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
+    ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
 };
 pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
 pub use process::{ProcessError, Processed, process_message};

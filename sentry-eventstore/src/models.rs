@@ -180,6 +180,113 @@ pub struct ApiToken {
     pub date_created: DateTime<Utc>,
 }
 
+/// A role in an organization, from least to most powerful.
+///
+/// - `member`: reads everything and triages issues (resolve, ignore,
+///   delete); manages its own API tokens.
+/// - `manager`: also creates projects and teams, edits project settings and
+///   keys, and adds or removes members and managers.
+/// - `owner`: also adds, changes and removes owners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads and triages.
+    Member,
+    /// Administers projects, teams and members.
+    Manager,
+    /// Administers everything, owners included.
+    Owner,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 3] = [Role::Member, Role::Manager, Role::Owner];
+
+    /// Sentry's name for the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Manager => "manager",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// The API scopes the role grants, as Sentry names them.
+    pub fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Role::Member => &[
+                "org:read",
+                "project:read",
+                "project:releases",
+                "team:read",
+                "member:read",
+                "event:read",
+                "event:write",
+                "event:admin",
+            ],
+            Role::Manager => &[
+                "org:read",
+                "project:read",
+                "project:write",
+                "project:admin",
+                "project:releases",
+                "team:read",
+                "team:write",
+                "team:admin",
+                "member:read",
+                "member:write",
+                "member:admin",
+                "event:read",
+                "event:write",
+                "event:admin",
+            ],
+            Role::Owner => crate::ADMIN_SCOPES,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "member" => Ok(Role::Member),
+            // Sentry's "admin" role sits between manager and owner; it maps
+            // to manager here.
+            "manager" | "admin" => Ok(Role::Manager),
+            "owner" => Ok(Role::Owner),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+/// A user's membership of an organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The user.
+    pub user: User,
+    /// Their role there.
+    pub role: Role,
+    /// When they joined.
+    pub date_added: DateTime<Utc>,
+}
+
+/// A signed-in browser session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Whose session it is.
+    pub user_id: i64,
+    /// The token forms and unsafe API requests of this session must carry.
+    pub csrf_token: String,
+    /// When it ends.
+    pub expires: DateTime<Utc>,
+}
+
 /// The resolution state of an issue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IssueStatus {

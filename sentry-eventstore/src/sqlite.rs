@@ -25,9 +25,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use crate::error::{Result, StoreError};
 use crate::models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent,
-    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
-    SaveOutcome, StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
+    NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
+    ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
 };
 use crate::store::Store;
 
@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "settings_outcomes",
         include_str!("../migrations/sqlite/0002_settings_outcomes.sql"),
+    ),
+    (
+        3,
+        "accounts",
+        include_str!("../migrations/sqlite/0003_accounts.sql"),
     ),
 ];
 
@@ -195,6 +200,13 @@ fn organization(row: &SqliteRow) -> Organization {
         name: row.get("name"),
         date_created: time(row.get("date_created")),
     }
+}
+
+fn parse_role(role: &str) -> Result<Role> {
+    role.parse().map_err(|detail| StoreError::Corrupt {
+        table: "organization_members",
+        detail,
+    })
 }
 
 fn team(row: &SqliteRow) -> Team {
@@ -1119,6 +1131,213 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         Ok(row.as_ref().map(token))
+    }
+
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT * FROM users WHERE email = ?1 COLLATE NOCASE OR username = ?1 \
+             ORDER BY email = ?1 COLLATE NOCASE DESC LIMIT 1",
+        )
+        .bind(login.trim())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(user))
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY email")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(user).collect())
+    }
+
+    async fn set_password_hash(&self, user_id: i64, hash: Option<&str>) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("user {user_id}"),
+            });
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.reader)
+                .await?
+                .flatten(),
+        )
+    }
+
+    async fn set_superuser(&self, user_id: i64, superuser: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET is_superuser = ? WHERE id = ?")
+            .bind(superuser)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn tokens(&self, user_id: i64) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id DESC")
+            .bind(user_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(token).collect())
+    }
+
+    async fn delete_token(&self, user_id: i64, token_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = ? AND id = ?")
+            .bind(user_id)
+            .bind(token_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn organizations(&self) -> Result<Vec<Organization>> {
+        let rows = sqlx::query("SELECT * FROM organizations ORDER BY slug")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(organization).collect())
+    }
+
+    async fn set_member(&self, organization_id: i64, user_id: i64, role: Role) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO organization_members (organization_id, user_id, role, date_added)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(micros(Utc::now()))
+        .execute(&self.writer)
+        .await
+        .map_err(conflict("membership"))?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, organization_id: i64, user_id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM organization_members WHERE organization_id = ? AND user_id = ?",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn role(&self, organization_id: i64, user_id: i64) -> Result<Option<Role>> {
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM organization_members WHERE organization_id = ? AND user_id = ?",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        role.map(|r| parse_role(&r)).transpose()
+    }
+
+    async fn members(&self, organization_id: i64) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT u.*, m.role, m.date_added FROM organization_members m
+             JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = ? ORDER BY u.email",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Member {
+                    user: user(row),
+                    role: parse_role(row.get("role"))?,
+                    date_added: time(row.get("date_added")),
+                })
+            })
+            .collect()
+    }
+
+    async fn memberships(&self, user_id: i64) -> Result<Vec<(Organization, Role)>> {
+        let rows = sqlx::query(
+            "SELECT o.*, m.role FROM organization_members m
+             JOIN organizations o ON o.id = m.organization_id
+             WHERE m.user_id = ? ORDER BY o.slug",
+        )
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((organization(row), parse_role(row.get("role"))?)))
+            .collect()
+    }
+
+    async fn teams(&self, organization_id: i64) -> Result<Vec<Team>> {
+        let rows = sqlx::query("SELECT * FROM teams WHERE organization_id = ? ORDER BY slug")
+            .bind(organization_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(team).collect())
+    }
+
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        let now = micros(Utc::now());
+        let mut tx = self.writer.begin().await?;
+        // Expired sessions are swept as new ones start.
+        sqlx::query("DELETE FROM sessions WHERE expires < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (key_hash, user_id, csrf_token, expires) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash(key))
+        .bind(session.user_id)
+        .bind(&session.csrf_token)
+        .bind(micros(session.expires))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(&self, key: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.csrf_token, s.expires FROM sessions s
+             JOIN users u ON u.id = s.user_id
+             WHERE s.key_hash = ? AND s.expires > ? AND u.is_active",
+        )
+        .bind(token_hash(key))
+        .bind(micros(Utc::now()))
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|row| Session {
+            user_id: row.get("user_id"),
+            csrf_token: row.get("csrf_token"),
+            expires: time(row.get("expires")),
+        }))
+    }
+
+    async fn delete_session(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE key_hash = ?")
+            .bind(token_hash(key))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn save_events(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>> {

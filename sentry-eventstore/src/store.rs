@@ -7,9 +7,9 @@ use sentry_relay_core::outcome::Outcome;
 
 use crate::error::Result;
 use crate::models::{
-    ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, KeyUpdate, NewEvent, NewProject,
-    Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate, SaveOutcome,
-    StoredEvent, Team, User,
+    ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, KeyUpdate, Member, NewEvent,
+    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate, Role,
+    SaveOutcome, Session, StoredEvent, Team, User,
 };
 
 /// Everything the ingest consumer and the web API need from storage.
@@ -65,6 +65,45 @@ pub trait Store: Send + Sync {
     async fn create_token(&self, user_id: i64, token: &str, scopes: &[String]) -> Result<ApiToken>;
     /// Looks a token up.
     async fn token(&self, token: &str) -> Result<Option<ApiToken>>;
+
+    /// A user by email address or username.
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>>;
+    /// Every user.
+    async fn users(&self) -> Result<Vec<User>>;
+    /// Sets (or, with `None`, clears) a user's password hash (PHC form) and
+    /// ends their sessions.
+    async fn set_password_hash(&self, user_id: i64, hash: Option<&str>) -> Result<()>;
+    /// A user's password hash, if they have one.
+    async fn password_hash(&self, user_id: i64) -> Result<Option<String>>;
+    /// Makes a user superuser or not.
+    async fn set_superuser(&self, user_id: i64, superuser: bool) -> Result<()>;
+    /// A user's tokens, newest first.
+    async fn tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
+    /// Deletes one of a user's tokens; false when they have no such token.
+    async fn delete_token(&self, user_id: i64, token_id: i64) -> Result<bool>;
+
+    /// Every organization, by slug.
+    async fn organizations(&self) -> Result<Vec<Organization>>;
+    /// Adds a user to an organization, or changes their role there.
+    async fn set_member(&self, organization_id: i64, user_id: i64, role: Role) -> Result<()>;
+    /// Removes a user from an organization; false when they were not in it.
+    async fn remove_member(&self, organization_id: i64, user_id: i64) -> Result<bool>;
+    /// A user's role in an organization, if they belong to it.
+    async fn role(&self, organization_id: i64, user_id: i64) -> Result<Option<Role>>;
+    /// The members of an organization, by email.
+    async fn members(&self, organization_id: i64) -> Result<Vec<Member>>;
+    /// The organizations a user belongs to, with their roles.
+    async fn memberships(&self, user_id: i64) -> Result<Vec<(Organization, Role)>>;
+    /// The teams of an organization, by slug.
+    async fn teams(&self, organization_id: i64) -> Result<Vec<Team>>;
+
+    /// Starts a session; `key` is the cookie's secret (only its hash is
+    /// kept).
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()>;
+    /// The unexpired session a cookie names.
+    async fn session(&self, key: &str) -> Result<Option<Session>>;
+    /// Ends a session.
+    async fn delete_session(&self, key: &str) -> Result<()>;
 
     /// Saves events in one transaction. Idempotent on (project, event id):
     /// an event already stored is left alone and reported with

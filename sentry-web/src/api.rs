@@ -4,20 +4,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sentry_envelope::protocol::EventId;
 use sentry_eventstore::{
-    ApiToken, EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewProject,
-    Organization, Project, StoreError, slugify,
+    EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewProject, Project, StoreError,
+    slugify,
 };
 use sentry_relay_core::quota::KeyRateLimit;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+pub(crate) use crate::auth::Caller;
 use crate::serialize;
 
 /// The most rows a page holds.
@@ -58,6 +58,21 @@ impl ApiError {
         )
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub(crate) fn forbidden() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to perform this action.",
+        )
+    }
+
     pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, detail)
     }
@@ -88,38 +103,6 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
-
-/// The caller, authenticated by `Authorization: Bearer <token>`.
-pub(crate) struct Caller(#[allow(dead_code)] pub(crate) ApiToken);
-
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "Authentication credentials were not provided.",
-                )
-            })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token header."))?;
-        match state.store.token(token).await? {
-            Some(t) => Ok(Caller(t)),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token")),
-        }
-    }
-}
 
 /// Query parameters, with repeated keys (`?id=1&id=2`, `?project=1&project=2`).
 pub(crate) struct Params(HashMap<String, Vec<String>>);
@@ -243,7 +226,7 @@ impl PageRequest {
     }
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
@@ -278,39 +261,17 @@ pub(crate) fn paged_as(
     response
 }
 
-pub(crate) async fn org(state: &AppState, slug: &str) -> ApiResult<Organization> {
-    state
-        .store
-        .organization(slug)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
-pub(crate) async fn org_project(
-    state: &AppState,
-    org_slug: &str,
-    slug: &str,
-) -> ApiResult<(Organization, Project)> {
-    let org = org(state, org_slug).await?;
-    let project = state
-        .store
-        .project(org.id, slug)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok((org, project))
-}
-
 /// `GET /api/0/organizations/{org}/projects/`
 pub(crate) async fn list_projects(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let params = Params::parse(query.as_deref());
     let page = PageRequest::from(&params, MAX_PER_PAGE)?;
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "project:read").await?;
     let projects = state.store.projects(org.id).await?;
     let rows: Vec<Value> = projects
         .iter()
@@ -331,23 +292,43 @@ pub(crate) struct NewProjectBody {
 /// `POST /api/0/teams/{org}/{team}/projects/`
 pub(crate) async fn create_project(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, team_slug)): Path<(String, String)>,
     Json(body): Json<NewProjectBody>,
 ) -> ApiResult {
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "project:write").await?;
     let team = state
         .store
         .team(org.id, &team_slug)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let name = body
-        .name
+    let project = new_project(
+        &state,
+        org.id,
+        Some(team.id),
+        body.name,
+        body.slug,
+        body.platform,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(serialize::project(&project))).into_response())
+}
+
+/// Creates a project (and its first key) after checking its name and slug.
+pub(crate) async fn new_project(
+    state: &AppState,
+    org_id: i64,
+    team_id: Option<i64>,
+    name: Option<String>,
+    slug: Option<String>,
+    platform: Option<String>,
+) -> ApiResult<Project> {
+    let name = name
         .filter(|n| !n.trim().is_empty())
-        .or_else(|| body.slug.clone())
+        .or_else(|| slug.clone())
         .ok_or_else(|| ApiError::bad_request("name: This field is required."))?;
-    let slug = body
-        .slug
+    let slug = slug
+        .filter(|s| !s.trim().is_empty())
         .map(|s| slugify(&s))
         .unwrap_or_else(|| slugify(&name));
     if slug.is_empty() || slug.chars().all(|c| c.is_ascii_digit()) {
@@ -356,30 +337,32 @@ pub(crate) async fn create_project(
     let project = state
         .store
         .create_project(
-            org.id,
-            Some(team.id),
+            org_id,
+            team_id,
             NewProject {
                 name,
                 slug: Some(slug),
-                platform: body.platform,
+                platform: platform.filter(|p| !p.is_empty()),
             },
         )
         .await?;
     state.project_changed(project.id.unsigned_abs());
-    Ok((StatusCode::CREATED, Json(serialize::project(&project))).into_response())
+    Ok(project)
 }
 
 /// `GET /api/0/projects/{org}/{project}/keys/`
 pub(crate) async fn list_keys(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug)): Path<(String, String)>,
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let params = Params::parse(query.as_deref());
     let page = PageRequest::from(&params, MAX_PER_PAGE)?;
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:read")
+        .await?;
     let keys = state.store.keys(project.id).await?;
     let rows = keys
         .iter()
@@ -398,11 +381,13 @@ pub(crate) struct NewKeyBody {
 /// `POST /api/0/projects/{org}/{project}/keys/`
 pub(crate) async fn create_key(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug)): Path<(String, String)>,
     body: Option<Json<NewKeyBody>>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:write")
+        .await?;
     let label = body
         .and_then(|Json(b)| b.name)
         .filter(|n| !n.trim().is_empty())
@@ -445,11 +430,13 @@ where
 /// `isActive`, `rateLimit` (`{"window", "count"}` or `null`).
 pub(crate) async fn update_key(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug, key_id)): Path<(String, String, String)>,
     Json(body): Json<UpdateKeyBody>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:write")
+        .await?;
     let find = |keys: Vec<sentry_eventstore::ProjectKey>| {
         keys.into_iter()
             .find(|k| k.public_key == key_id)
@@ -548,22 +535,46 @@ fn project_of(projects: &[Project], id: i64) -> ApiResult<&Project> {
 /// each issue's event counts per hour or day.
 pub(crate) async fn list_issues(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     uri: Uri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let params = Params::parse(raw.as_deref());
     let page = PageRequest::from(&params, 25)?;
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "event:read").await?;
     let projects = state.store.projects(org.id).await?;
-    let mut query = issue_query(&params, &projects)?;
+    let stats_period = params.one("statsPeriod").unwrap_or("");
+    let (issues, stats) = find_issues(&state, org.id, &projects, &params, &page).await?;
+    let mut rows = Vec::with_capacity(issues.len());
+    for issue in &issues {
+        let project = project_of(&projects, issue.project_id)?;
+        let mut row = serialize::issue(issue, project, &org.slug, &state.base_url);
+        if let Some(series) = stats.get(&issue.id) {
+            row["stats"] = json!({ stats_period: crate::discover::series_json(series) });
+        }
+        rows.push(row);
+    }
+    Ok(paged(rows, &page, &uri, &state.base_url))
+}
+
+/// The issues a list request asks for (`query`, `project`, `sort`, a page
+/// of them plus one more), and with `statsPeriod=24h|14d` each one's event
+/// counts per hour or day. Shared by the API and the issue list page.
+pub(crate) async fn find_issues(
+    state: &AppState,
+    org_id: i64,
+    projects: &[Project],
+    params: &Params,
+    page: &PageRequest,
+) -> ApiResult<(Vec<sentry_eventstore::Issue>, HashMap<i64, Vec<(i64, u64)>>)> {
+    let mut query = issue_query(params, projects)?;
     let search = params.one("query").unwrap_or("is:unresolved");
     if let Some(events) = &state.events {
         let parsed = crate::discover::parse_search(search)?;
         if parsed.root.as_ref().is_some_and(needs_events) {
             let compiled = crate::discover::compile_search(&parsed)?;
-            let project_ids = crate::discover::requested_projects(&params, &projects)?;
+            let project_ids = crate::discover::requested_projects(params, projects)?;
             query.text.clear();
             query.group_ids = Some(
                 crate::discover::matching_issues(
@@ -578,7 +589,7 @@ pub(crate) async fn list_issues(
     }
     query.offset = page.offset;
     query.limit = page.limit + 1;
-    let issues = state.store.issues(org.id, &query).await?;
+    let issues = state.store.issues(org_id, &query).await?;
     let stats_period = params.one("statsPeriod").unwrap_or("");
     let stats = match (&state.events, stats_period) {
         (Some(events), "24h" | "14d") => {
@@ -602,16 +613,7 @@ pub(crate) async fn list_issues(
         }
         _ => HashMap::new(),
     };
-    let mut rows = Vec::with_capacity(issues.len());
-    for issue in &issues {
-        let project = project_of(&projects, issue.project_id)?;
-        let mut row = serialize::issue(issue, project, &org.slug, &state.base_url);
-        if let Some(series) = stats.get(&issue.id) {
-            row["stats"] = json!({ stats_period: crate::discover::series_json(series) });
-        }
-        rows.push(row);
-    }
-    Ok(paged(rows, &page, &uri, &state.base_url))
+    Ok((issues, stats))
 }
 
 /// Whether a search needs the event store: it filters on something other
@@ -644,13 +646,13 @@ fn parse_status(body: &UpdateBody) -> ApiResult<Option<IssueStatus>> {
 /// `PUT /api/0/organizations/{org}/issues/?id=1&id=2` (or by `query=`).
 pub(crate) async fn update_issues(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     RawQuery(raw): RawQuery,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult {
     let params = Params::parse(raw.as_deref());
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "event:write").await?;
     let Some(status) = parse_status(&body)? else {
         return Ok(Json(json!({})).into_response());
     };
@@ -680,38 +682,24 @@ pub(crate) async fn update_issues(
     Ok(Json(json!({"status": status.as_str(), "statusDetails": {}})).into_response())
 }
 
-pub(crate) async fn one_issue(
-    state: &AppState,
-    org_slug: &str,
-    id: &str,
-) -> ApiResult<(Organization, sentry_eventstore::Issue, Project)> {
-    let org = org(state, org_slug).await?;
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
-    let issue = state
-        .store
-        .issue(org.id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let project = state
-        .store
-        .project_by_id(issue.project_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok((org, issue, project))
-}
-
 /// `GET /api/0/organizations/{org}/issues/{id}/`
 pub(crate) async fn get_issue(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
 ) -> ApiResult {
-    issue_response(&state, &org_slug, &id).await
+    issue_response(&state, &caller, &org_slug, &id, "event:read").await
 }
 
 /// One issue as Sentry's JSON.
-async fn issue_response(state: &AppState, org_slug: &str, id: &str) -> ApiResult {
-    let (org, issue, project) = one_issue(state, org_slug, id).await?;
+async fn issue_response(
+    state: &AppState,
+    caller: &Caller,
+    org_slug: &str,
+    id: &str,
+    scope: &str,
+) -> ApiResult {
+    let (org, issue, project) = caller.issue(state, org_slug, id, scope).await?;
     let body = serialize::issue(&issue, &project, &org.slug, &state.base_url);
     Ok(Json(body).into_response())
 }
@@ -719,28 +707,39 @@ async fn issue_response(state: &AppState, org_slug: &str, id: &str) -> ApiResult
 /// `PUT /api/0/organizations/{org}/issues/{id}/`
 pub(crate) async fn update_issue(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult {
-    let (org, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let (org, issue, _) = caller.issue(&state, &org_slug, &id, "event:write").await?;
     if let Some(status) = parse_status(&body)? {
         state
             .store
             .set_issue_status(org.id, &[issue.id], status)
             .await?;
     }
-    issue_response(&state, &org_slug, &id).await
+    issue_response(&state, &caller, &org_slug, &id, "event:write").await
 }
 
 /// `DELETE /api/0/organizations/{org}/issues/{id}/`
 pub(crate) async fn delete_issue(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
 ) -> ApiResult {
-    let (org, issue, _) = one_issue(&state, &org_slug, &id).await?;
-    state.store.delete_issue(org.id, issue.id).await?;
+    let (org, issue, _) = caller.issue(&state, &org_slug, &id, "event:admin").await?;
+    delete_issue_and_rows(&state, org.id, &issue).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Deletes an issue and tells the event store (through the replacer) to
+/// hide its rows.
+pub(crate) async fn delete_issue_and_rows(
+    state: &AppState,
+    org_id: i64,
+    issue: &sentry_eventstore::Issue,
+) -> ApiResult<()> {
+    state.store.delete_issue(org_id, issue.id).await?;
     // The event store hides the issue's rows when the replacer gets this.
     let message = sentry_snuba::eventstream::Message::EndDeleteGroups(
         sentry_snuba::eventstream::DeleteGroups {
@@ -761,13 +760,13 @@ pub(crate) async fn delete_issue(
             tracing::error!(error = %e, "announcing an issue deletion failed");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         })?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok(())
 }
 
 /// `GET /api/0/organizations/{org}/issues/{id}/events/`
 pub(crate) async fn issue_events(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
     uri: Uri,
     RawQuery(raw): RawQuery,
@@ -775,7 +774,7 @@ pub(crate) async fn issue_events(
     let params = Params::parse(raw.as_deref());
     let page = PageRequest::from(&params, MAX_PER_PAGE)?;
     let full = matches!(params.one("full"), Some("true" | "1"));
-    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let (_, issue, _) = caller.issue(&state, &org_slug, &id, "event:read").await?;
     let events = state
         .store
         .issue_events(issue.id, page.offset, page.limit + 1)
@@ -811,10 +810,10 @@ async fn event_response(
 /// `GET /api/0/organizations/{org}/issues/{id}/events/{latest|oldest|event_id}/`
 pub(crate) async fn issue_event(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id, which)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let (_, issue, _) = caller.issue(&state, &org_slug, &id, "event:read").await?;
     let selector = match which.as_str() {
         "latest" | "recommended" => EventSelector::Latest,
         "oldest" => EventSelector::Oldest,
@@ -827,10 +826,12 @@ pub(crate) async fn issue_event(
 /// `GET /api/0/projects/{org}/{project}/events/{event_id}/`
 pub(crate) async fn project_event(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug, event_id)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "event:read")
+        .await?;
     let event_id: EventId = event_id.parse().map_err(|_| ApiError::not_found())?;
     let event = state.store.event(project.id, event_id).await?;
     event_response(&state, event).await

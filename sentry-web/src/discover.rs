@@ -23,8 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::api::{
-    ApiError, ApiResult, Caller, PageRequest, Params, named_projects, one_issue, org, paged,
-    paged_as,
+    ApiError, ApiResult, Caller, PageRequest, Params, named_projects, paged, paged_as,
 };
 
 /// How far back queries look when the request does not say.
@@ -125,7 +124,7 @@ pub(crate) fn time_range(params: &Params, default: i64) -> ApiResult<(i64, i64)>
     Ok((start.max(end - MAX_PERIOD_SECS), end))
 }
 
-fn where_range(project_ids: &[i64], start: i64, end: i64) -> String {
+pub(crate) fn where_range(project_ids: &[i64], start: i64, end: i64) -> String {
     let ids: Vec<String> = project_ids.iter().map(i64::to_string).collect();
     format!(
         "project_id IN ({}) AND timestamp >= {} AND timestamp < {}",
@@ -222,13 +221,13 @@ pub(crate) fn series_json(series: &[(i64, u64)]) -> Value {
 /// `GET /api/0/organizations/{org}/issues-stats/?groups=1&groups=2&statsPeriod=24h`
 pub(crate) async fn issues_stats(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let params = Params::parse(raw.as_deref());
     let store = event_store(&state)?;
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "event:read").await?;
     let period = params.one("statsPeriod").unwrap_or("24h");
     let (start, end) = time_range(&params, 24 * 3600)?;
     let bucket = if end - start > 2 * 86_400 {
@@ -361,18 +360,27 @@ async fn tag_values(
 /// issue's events with its top values.
 pub(crate) async fn issue_tags(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id)): Path<(String, String)>,
 ) -> ApiResult {
     let store = event_store(&state)?;
-    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let (_, issue, _) = caller.issue(&state, &org_slug, &id, "event:read").await?;
+    Ok(Json(tag_distribution(store.as_ref(), &issue).await?).into_response())
+}
+
+/// Every tag key of an issue's events with its top values, as Sentry's
+/// `issues/{id}/tags/` answers it.
+pub(crate) async fn tag_distribution(
+    store: &dyn EventStore,
+    issue: &sentry_eventstore::Issue,
+) -> ApiResult<Vec<Value>> {
     let (start, end) = (
         Utc::now().timestamp() - MAX_PERIOD_SECS,
         Utc::now().timestamp() + 1,
     );
     // The keys of the issue's latest events.
     let keys = query(
-        store.as_ref(),
+        store,
         &format!(
             "MATCH (events) SELECT tags.key, timestamp WHERE {} AND group_id = {} \
              ORDER BY timestamp DESC LIMIT 1000",
@@ -395,15 +403,8 @@ pub(crate) async fn issue_tags(
     let mut body = Vec::new();
     for key in &seen {
         let public = public_key(key);
-        let (distinct, top) = tag_values(
-            store.as_ref(),
-            issue.project_id,
-            issue.id,
-            public,
-            TOP_VALUES,
-            0,
-        )
-        .await?;
+        let (distinct, top) =
+            tag_values(store, issue.project_id, issue.id, public, TOP_VALUES, 0).await?;
         body.push(json!({
             "key": public,
             "name": key_name(public),
@@ -412,13 +413,13 @@ pub(crate) async fn issue_tags(
             "topValues": top,
         }));
     }
-    Ok(Json(body).into_response())
+    Ok(body)
 }
 
 /// `GET /api/0/organizations/{org}/issues/{id}/tags/{key}/values/`
 pub(crate) async fn issue_tag_values(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, id, key)): Path<(String, String, String)>,
     uri: Uri,
     RawQuery(raw): RawQuery,
@@ -426,7 +427,7 @@ pub(crate) async fn issue_tag_values(
     let params = Params::parse(raw.as_deref());
     let page = PageRequest::from(&params, 100)?;
     let store = event_store(&state)?;
-    let (_, issue, _) = one_issue(&state, &org_slug, &id).await?;
+    let (_, issue, _) = caller.issue(&state, &org_slug, &id, "event:read").await?;
     let (_, values) = tag_values(
         store.as_ref(),
         issue.project_id,
@@ -552,7 +553,7 @@ pub(crate) fn compile_search(search: &SearchQuery) -> ApiResult<Compiled> {
 /// `GET /api/0/organizations/{org}/events/?field=title&field=count()&query=...&sort=-count()`
 pub(crate) async fn discover(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     uri: Uri,
     RawQuery(raw): RawQuery,
@@ -560,7 +561,7 @@ pub(crate) async fn discover(
     let params = Params::parse(raw.as_deref());
     let page = PageRequest::from(&params, 50)?;
     let store = event_store(&state)?;
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "event:read").await?;
     let projects = state.store.projects(org.id).await?;
     let project_ids = requested_projects(&params, &projects)?;
     let (start, end) = time_range(&params, DEFAULT_PERIOD_SECS)?;

@@ -30,9 +30,11 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod auth;
 mod discover;
 mod endpoints;
 mod ingest;
+mod pages;
 mod serialize;
 mod settings;
 pub mod snuba_api;
@@ -307,6 +309,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(ingest)
         .merge(api)
+        .merge(pages::routes())
         .route("/_health/", get(health))
         .route("/api/relay/healthcheck/live/", get(live))
         .route("/api/relay/healthcheck/ready/", get(ready))

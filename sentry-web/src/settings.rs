@@ -23,11 +23,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::api::{ApiError, ApiResult, Caller, Params, org, org_project};
+use crate::api::{ApiError, ApiResult, Caller, Params};
 use crate::serialize;
 
 /// The inbound filters of the filters endpoint, by Sentry's ids.
-const FILTERS: &[(&str, &str, &str)] = &[
+pub(crate) const FILTERS: &[(&str, &str, &str)] = &[
     (
         "browser-extensions",
         "Filter out errors known to be caused by browser extensions",
@@ -87,7 +87,7 @@ fn details(project: &Project, settings: &ProjectSettings) -> Value {
     out
 }
 
-async fn settings_of(state: &AppState, project: &Project) -> ApiResult<ProjectSettings> {
+pub(crate) async fn settings_of(state: &AppState, project: &Project) -> ApiResult<ProjectSettings> {
     let config = state
         .store
         .project_config(project.id.unsigned_abs())
@@ -99,10 +99,12 @@ async fn settings_of(state: &AppState, project: &Project) -> ApiResult<ProjectSe
 /// `GET /api/0/projects/{org}/{project}/`
 pub(crate) async fn get_project(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug)): Path<(String, String)>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:read")
+        .await?;
     let settings = settings_of(&state, &project).await?;
     Ok(Json(details(&project, &settings)).into_response())
 }
@@ -258,16 +260,27 @@ fn clean_list(values: Vec<String>) -> Vec<String> {
 /// `quotas`.
 pub(crate) async fn update_project(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug)): Path<(String, String)>,
     body: Option<Json<Value>>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
-    let body: UpdateProjectBody = match body {
-        Some(Json(value)) => serde_json::from_value(value)
-            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?,
-        None => UpdateProjectBody::default(),
-    };
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:write")
+        .await?;
+    let (updated, settings) =
+        update_project_with(&state, &project, body.map(|Json(v)| v).unwrap_or(json!({}))).await?;
+    Ok(Json(details(&updated, &settings)).into_response())
+}
+
+/// Applies an update in the shape of `PUT /api/0/projects/{org}/{project}/`
+/// (also what the settings page posts) and tells this process's caches.
+pub(crate) async fn update_project_with(
+    state: &AppState,
+    project: &Project,
+    body: Value,
+) -> ApiResult<(Project, ProjectSettings)> {
+    let body: UpdateProjectBody = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let name = body.name.clone().filter(|n| !n.trim().is_empty());
     let slug = match body.slug.as_deref() {
         Some(raw) => {
@@ -280,7 +293,7 @@ pub(crate) async fn update_project(
         None => None,
     };
     let platform = body.platform.clone();
-    let mut settings = settings_of(&state, &project).await?;
+    let mut settings = settings_of(state, project).await?;
     apply(body, &mut settings)?;
     let updated = state
         .store
@@ -295,10 +308,10 @@ pub(crate) async fn update_project(
         )
         .await?;
     state.project_changed(project.id.unsigned_abs());
-    Ok(Json(details(&updated, &settings)).into_response())
+    Ok((updated, settings))
 }
 
-fn filter_state(settings: &ProjectSettings, id: &str) -> Value {
+pub(crate) fn filter_state(settings: &ProjectSettings, id: &str) -> Value {
     let f = &settings.filter_settings;
     match id {
         "browser-extensions" => json!(f.browser_extensions.is_enabled),
@@ -325,10 +338,12 @@ fn filter_state(settings: &ProjectSettings, id: &str) -> Value {
 /// `GET /api/0/projects/{org}/{project}/filters/`
 pub(crate) async fn list_filters(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug)): Path<(String, String)>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:read")
+        .await?;
     let settings = settings_of(&state, &project).await?;
     let rows: Vec<Value> = FILTERS
         .iter()
@@ -357,11 +372,13 @@ pub(crate) struct FilterBody {
 /// Answers 201 with no body, as Sentry does.
 pub(crate) async fn update_filter(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path((org_slug, project_slug, filter_id)): Path<(String, String, String)>,
     Json(body): Json<FilterBody>,
 ) -> ApiResult {
-    let (_, project) = org_project(&state, &org_slug, &project_slug).await?;
+    let (_, project) = caller
+        .org_project(&state, &org_slug, &project_slug, "project:write")
+        .await?;
     let mut settings = settings_of(&state, &project).await?;
     let f = &mut settings.filter_settings;
     let active = body.active;
@@ -396,7 +413,11 @@ pub(crate) async fn update_filter(
     save_filters(&state, &project, settings).await
 }
 
-async fn save_filters(state: &AppState, project: &Project, settings: ProjectSettings) -> ApiResult {
+pub(crate) async fn save_filters(
+    state: &AppState,
+    project: &Project,
+    settings: ProjectSettings,
+) -> ApiResult {
     state
         .store
         .update_project(
@@ -465,12 +486,12 @@ struct Series {
 /// (`start`, `end`, `intervals`, `groups` with `by`, `totals`, `series`).
 pub(crate) async fn stats_v2(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(org_slug): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let params = Params::parse(query.as_deref());
-    let org = org(&state, &org_slug).await?;
+    let org = caller.org(&state, &org_slug, "org:read").await?;
     let fields: Vec<&str> = params.all("field").iter().map(String::as_str).collect();
     if fields.is_empty() {
         return Err(ApiError::bad_request("At least one field is required."));

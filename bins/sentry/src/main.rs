@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod createuser;
 mod inspect;
 mod load;
 mod run;
@@ -24,6 +25,8 @@ enum Command {
     Run(run::RunArgs),
     /// Send load to a server and measure it.
     Load(load::LoadArgs),
+    /// Adds a user who can sign in (works while the server runs).
+    Createuser(createuser::CreateUserArgs),
     /// Tools for envelopes, the format SDKs send.
     Envelope {
         #[command(subcommand)]
@@ -48,6 +51,13 @@ fn main() -> std::process::ExitCode {
             }
         },
         Command::Load(args) => match load::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Createuser(args) => match createuser::run(args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
