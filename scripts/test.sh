@@ -25,6 +25,9 @@ cargo clippy -p sentry-relay-core --features redis --all-targets --locked -- -D 
 step "real SDKs for the end-to-end tests (sentry-sdk from PyPI, @sentry/node from npm)"
 bash scripts/install-sdks.sh
 
+step "headless Chromium and chromedriver for the browser tests (Debian packages)"
+bash scripts/install-browser.sh
+
 step "backing services for the tests (Redis and ClickHouse on 127.0.0.1, see scripts/services.sh)"
 # Stop at exit only what this run started; a developer's running services stay.
 started=()

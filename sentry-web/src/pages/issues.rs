@@ -623,7 +623,7 @@ fn detail_markup(
     let id_of = |e: sentry_envelope::protocol::EventId| e.0.simple().to_string();
     html! {
         header.issue-head {
-            p.crumbs { a href={ (base.rsplit_once("/issues/").map(|(o, _)| o).unwrap_or("")) "/issues/" } { "Issues" } " / " (short_id(&project.slug, issue.short_id)) }
+            p.trail { a href={ (base.rsplit_once("/issues/").map(|(o, _)| o).unwrap_or("")) "/issues/" } { "Issues" } " / " (short_id(&project.slug, issue.short_id)) }
             h1 { (issue.title) }
             p.culprit { (issue.culprit.as_deref().unwrap_or("")) }
             p.meta {

@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::sdk_common::{self, Expect, entry, exceptions};
 use crate::server::Server;
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let python = match std::env::var_os("SENTRY_TEST_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => match std::env::var_os("SDK_DIR") {

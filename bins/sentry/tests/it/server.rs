@@ -65,6 +65,27 @@ impl Server {
 
     /// Starts a server with extra arguments to `sentry run`.
     pub fn start_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, port, args, env, None)
+    }
+
+    /// Starts a server on a new data dir whose log (at `debug`, stdout and
+    /// stderr) goes to `log`.
+    #[allow(dead_code)]
+    pub fn start_logged(log: &Path) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut server = Server::spawn(&dir, free_port(), &[], &[], Some(log));
+        server._tmp = Some(tmp);
+        server
+    }
+
+    fn spawn(
+        dir: &Path,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentry"));
         cmd.args(["run", "--data-dir"])
             .arg(dir)
@@ -74,6 +95,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).unwrap();
+            cmd.env("RUST_LOG", "debug")
+                .stdout(file.try_clone().unwrap())
+                .stderr(file);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
