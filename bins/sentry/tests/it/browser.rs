@@ -195,7 +195,10 @@ async fn submit(client: &Client, css: &str) {
         if state == "complete" {
             break;
         }
-        assert!(Instant::now() < deadline, "the page after {css} did not load");
+        assert!(
+            Instant::now() < deadline,
+            "the page after {css} did not load"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -222,7 +225,13 @@ async fn screenshots(client: &Client, dir: Option<&Path>, name: &str) {
 fn browser_sign_in_triage_and_new_project() {
     let server = Server::start();
     createuser(&server, "dev@example.com", "owner");
-    send_error(&server, "ZeroDivisionError", "division by zero", "checkout", "checkout");
+    send_error(
+        &server,
+        "ZeroDivisionError",
+        "division by zero",
+        "checkout",
+        "checkout",
+    );
     send_error(&server, "KeyError", "'sku'", "add_to_cart", "cart");
     server.wait_for_events(2);
     let shots: Option<PathBuf> = std::env::var_os("SENTRY_SCREENSHOTS").map(PathBuf::from);
@@ -264,22 +273,43 @@ fn browser_sign_in_triage_and_new_project() {
 
         // Open it and read the top in-app frame.
         submit(&client, "tr.issue a.title").await;
-        assert!(path(&client).await.starts_with("/organizations/sentry/issues/"));
-        assert_eq!(text(&client, "h1").await, "ZeroDivisionError: division by zero");
+        assert!(
+            path(&client)
+                .await
+                .starts_with("/organizations/sentry/issues/")
+        );
+        assert_eq!(
+            text(&client, "h1").await,
+            "ZeroDivisionError: division by zero"
+        );
         let top = ".frame.in-app";
-        assert_eq!(text(&client, &format!("{top} .file")).await, "shop/views.py");
+        assert_eq!(
+            text(&client, &format!("{top} .file")).await,
+            "shop/views.py"
+        );
         assert_eq!(text(&client, &format!("{top} .function")).await, "checkout");
         assert_eq!(text(&client, &format!("{top} .line")).await, "42");
         assert_eq!(
             text(&client, &format!("{top} li.current")).await.trim(),
             "return total / len(cart)"
         );
-        assert!(text(&client, &format!("{top} table.vars")).await.contains("cart"));
+        assert!(
+            text(&client, &format!("{top} table.vars"))
+                .await
+                .contains("cart")
+        );
         // The system frame is there too, but not in-app.
-        assert_eq!(text(&client, ".frame.system .function").await, "get_response");
+        assert_eq!(
+            text(&client, ".frame.system .function").await,
+            "get_response"
+        );
         assert!(text(&client, "#h-tags").await.contains("Tags"));
         assert!(text(&client, ".side-col").await.contains("checkout"));
-        assert!(text(&client, "table.crumbs").await.contains("POST /cart/checkout"));
+        assert!(
+            text(&client, "table.crumbs")
+                .await
+                .contains("POST /cart/checkout")
+        );
         assert!(text(&client, ".side-col").await.contains("CPython"));
         screenshots(&client, shots.as_deref(), "issue-detail").await;
 
@@ -317,7 +347,11 @@ fn browser_sign_in_triage_and_new_project() {
             .unwrap();
         assert!(dsn.starts_with("http://") && dsn.contains('@'), "{dsn}");
         assert!(text(&client, "pre.snippet").await.contains(&dsn));
-        assert!(text(&client, "pre.snippet").await.contains("sentry_sdk.init"));
+        assert!(
+            text(&client, "pre.snippet")
+                .await
+                .contains("sentry_sdk.init")
+        );
 
         // The real Python SDK sends to that DSN; the issue shows up.
         let python = crate::sdk_python::python();
@@ -342,10 +376,16 @@ fn browser_sign_in_triage_and_new_project() {
                 .await
                 .unwrap();
             let titles = texts(&client, "tr.issue a.title").await;
-            if titles.iter().any(|t| t == "hello from the checkout service") {
+            if titles
+                .iter()
+                .any(|t| t == "hello from the checkout service")
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "the new event never showed: {titles:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the new event never showed: {titles:?}"
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         // Filtering by the new project shows only its issue.
