@@ -2,7 +2,7 @@
 -- the user cannot sign in with a password (API tokens only).
 ALTER TABLE users ADD COLUMN password_hash TEXT;
 ALTER TABLE users ADD COLUMN is_active INTEGER NOT NULL DEFAULT 1;
-CREATE UNIQUE INDEX users_email ON users (email);
+CREATE UNIQUE INDEX users_email ON users (email COLLATE NOCASE);
 
 -- Who belongs to which organization, and with which role.
 CREATE TABLE organization_members (

@@ -8,7 +8,7 @@ use sentry_envelope::DataCategory;
 use sentry_envelope::protocol::EventId;
 use sentry_eventstore::{
     EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent, NewProject,
-    OutcomeQuery, ProjectUpdate, Store, StoreError, bootstrap,
+    OutcomeQuery, ProjectUpdate, Role, Session, Store, StoreError, bootstrap,
 };
 use sentry_relay_core::ProjectSettings;
 use sentry_relay_core::outcome::{Outcome, OutcomeKind};
@@ -599,6 +599,174 @@ pub(crate) async fn outcomes_add_up(f: Fixture) {
     assert!(other_org.is_empty());
 }
 
+async fn accounts_members_and_sessions(f: Fixture) {
+    let store = f.store.as_ref();
+    // The bootstrap admin owns the first organization.
+    let admin = store.user_by_login("admin").await.unwrap().unwrap();
+    assert_eq!(
+        store.role(f.org, admin.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+
+    let dev = store
+        .create_user("dev@example.com", "dev@example.com", false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.create_user("dev2", "DEV@example.com", false).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "emails are unique, whatever their case"
+    );
+    // Found by email in any case, or by username.
+    assert_eq!(
+        store
+            .user_by_login("Dev@Example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        dev.id
+    );
+    assert_eq!(
+        store.user_by_login(" admin ").await.unwrap().unwrap().id,
+        admin.id
+    );
+    assert!(
+        store
+            .user_by_login("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.users().await.unwrap().len(), 2);
+
+    // Passwords: set, read back, cleared.
+    assert_eq!(store.password_hash(dev.id).await.unwrap(), None);
+    store
+        .set_password_hash(dev.id, Some("$argon2id$v=19$x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.password_hash(dev.id).await.unwrap().as_deref(),
+        Some("$argon2id$v=19$x")
+    );
+    assert!(matches!(
+        store.set_password_hash(9999, Some("h")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Membership and roles.
+    assert_eq!(store.role(f.org, dev.id).await.unwrap(), None);
+    store.set_member(f.org, dev.id, Role::Member).await.unwrap();
+    assert_eq!(store.role(f.org, dev.id).await.unwrap(), Some(Role::Member));
+    store
+        .set_member(f.org, dev.id, Role::Manager)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.role(f.org, dev.id).await.unwrap(),
+        Some(Role::Manager)
+    );
+    let members = store.members(f.org).await.unwrap();
+    let emails: Vec<(&str, Role)> = members
+        .iter()
+        .map(|m| (m.user.email.as_str(), m.role))
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            ("admin@localhost", Role::Owner),
+            ("dev@example.com", Role::Manager)
+        ]
+    );
+    let other = store.create_organization("other", "Other").await.unwrap();
+    store
+        .set_member(other.id, dev.id, Role::Owner)
+        .await
+        .unwrap();
+    let orgs: Vec<(String, Role)> = store
+        .memberships(dev.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(o, r)| (o.slug, r))
+        .collect();
+    assert_eq!(
+        orgs,
+        [
+            ("other".to_owned(), Role::Owner),
+            ("sentry".to_owned(), Role::Manager)
+        ]
+    );
+    assert_eq!(store.organizations().await.unwrap().len(), 2);
+    assert!(store.remove_member(f.org, dev.id).await.unwrap());
+    assert!(!store.remove_member(f.org, dev.id).await.unwrap());
+    assert_eq!(store.role(f.org, dev.id).await.unwrap(), None);
+    assert_eq!(
+        store.role(other.id, dev.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+    let teams = store.teams(f.org).await.unwrap();
+    assert_eq!(
+        teams.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+        ["sentry"]
+    );
+
+    // Sessions: found by their key until they expire or end; a new
+    // password ends them all.
+    let live = Session {
+        user_id: dev.id,
+        csrf_token: "csrf-1".into(),
+        expires: Utc::now() + Duration::hours(1),
+    };
+    store.create_session("key-1", &live).await.unwrap();
+    store.create_session("key-2", &live).await.unwrap();
+    let expired = Session {
+        expires: Utc::now() - Duration::seconds(1),
+        ..live.clone()
+    };
+    store.create_session("key-old", &expired).await.unwrap();
+    let found = store.session("key-1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.user_id, found.csrf_token.as_str()),
+        (dev.id, "csrf-1")
+    );
+    assert!(store.session("key-old").await.unwrap().is_none(), "expired");
+    assert!(store.session("KEY-1").await.unwrap().is_none());
+    store.delete_session("key-1").await.unwrap();
+    assert!(store.session("key-1").await.unwrap().is_none());
+    assert!(store.session("key-2").await.unwrap().is_some());
+    store.set_password_hash(dev.id, None).await.unwrap();
+    assert!(
+        store.session("key-2").await.unwrap().is_none(),
+        "a password change ends sessions"
+    );
+    assert_eq!(store.password_hash(dev.id).await.unwrap(), None);
+
+    // Tokens: listed newest first, deleted only by their owner.
+    let a = store
+        .create_token(dev.id, "token-a", &["event:read".into()])
+        .await
+        .unwrap();
+    let b = store.create_token(dev.id, "token-b", &[]).await.unwrap();
+    let ids: Vec<i64> = store
+        .tokens(dev.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, [b.id, a.id]);
+    assert!(!store.delete_token(admin.id, a.id).await.unwrap());
+    assert!(store.delete_token(dev.id, a.id).await.unwrap());
+    assert!(store.token("token-a").await.unwrap().is_none());
+    assert!(store.token("token-b").await.unwrap().is_some());
+    store.set_superuser(dev.id, true).await.unwrap();
+    assert!(store.user(dev.id).await.unwrap().unwrap().is_superuser);
+}
+
 macro_rules! store_test_suite {
     ($backend:ident) => {
         mod $backend {
@@ -629,6 +797,10 @@ macro_rules! store_test_suite {
             #[tokio::test]
             async fn settings_and_key_updates() {
                 super::settings_and_key_updates(super::$backend().await).await;
+            }
+            #[tokio::test]
+            async fn accounts_members_and_sessions() {
+                super::accounts_members_and_sessions(super::$backend().await).await;
             }
             #[tokio::test]
             async fn outcomes_add_up() {
