@@ -470,6 +470,9 @@ pub struct IssueQuery {
     /// Only these issues (the issues whose events matched a search in the
     /// event store); `None` means no such restriction.
     pub group_ids: Option<Vec<i64>>,
+    /// Only issues last seen at or after this time (the time range of the
+    /// issue list).
+    pub last_seen_after: Option<DateTime<Utc>>,
     /// Sort order.
     pub sort: IssueSort,
     /// Rows to skip.

@@ -1394,6 +1394,9 @@ impl Store for SqliteStore {
             let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
             sql.push_str(&format!(" AND g.id IN ({})", ids.join(", ")));
         }
+        if query.last_seen_after.is_some() {
+            sql.push_str(" AND g.last_seen >= ?");
+        }
         for _ in &query.text {
             sql.push_str(
                 " AND (g.title LIKE ? ESCAPE '\\' OR coalesce(g.culprit, '') LIKE ? ESCAPE '\\'
@@ -1413,6 +1416,9 @@ impl Store for SqliteStore {
         }
         if let Some(status) = query.status {
             q = q.bind(status.as_str());
+        }
+        if let Some(after) = query.last_seen_after {
+            q = q.bind(micros(after));
         }
         for word in &query.text {
             let escaped = word

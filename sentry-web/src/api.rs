@@ -544,7 +544,10 @@ pub(crate) async fn list_issues(
     let page = PageRequest::from(&params, 25)?;
     let org = caller.org(&state, &org_slug, "event:read").await?;
     let projects = state.store.projects(org.id).await?;
-    let stats_period = params.one("statsPeriod").unwrap_or("");
+    let stats_period = params
+        .one("groupStatsPeriod")
+        .or(params.one("statsPeriod"))
+        .unwrap_or("");
     let (issues, stats) = find_issues(&state, org.id, &projects, &params, &page).await?;
     let mut rows = Vec::with_capacity(issues.len());
     for issue in &issues {
@@ -589,8 +592,17 @@ pub(crate) async fn find_issues(
     }
     query.offset = page.offset;
     query.limit = page.limit + 1;
+    // As in Sentry, `statsPeriod` is also the time range: issues seen in it.
+    if let Some(period) = params.one("statsPeriod") {
+        let secs = crate::discover::parse_period(period)
+            .ok_or_else(|| ApiError::bad_request(format!("invalid statsPeriod {period:?}")))?;
+        query.last_seen_after = Some(chrono::Utc::now() - chrono::TimeDelta::seconds(secs));
+    }
     let issues = state.store.issues(org_id, &query).await?;
-    let stats_period = params.one("statsPeriod").unwrap_or("");
+    let stats_period = params
+        .one("groupStatsPeriod")
+        .or(params.one("statsPeriod"))
+        .unwrap_or("");
     let stats = match (&state.events, stats_period) {
         (Some(events), "24h" | "14d") => {
             let (span, bucket) = if stats_period == "24h" {

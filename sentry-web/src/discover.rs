@@ -83,7 +83,7 @@ fn iso(secs: i64) -> String {
 }
 
 /// Seconds of a `statsPeriod` such as `24h`, `14d`, `30m`, `2w`.
-fn parse_period(text: &str) -> Option<i64> {
+pub(crate) fn parse_period(text: &str) -> Option<i64> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
     let n: i64 = number.parse().ok()?;

@@ -125,14 +125,13 @@ pub(crate) async fn list(
             environment.replace('"', "\\\"")
         ));
     }
-    search.push_str(&format!(" lastSeen:-{period}"));
     let chart = if matches!(period.as_str(), "1h" | "24h") {
         "24h"
     } else {
         "14d"
     };
     let mut api_query = format!(
-        "query={}&sort={sort}&statsPeriod={chart}&cursor={}",
+        "query={}&sort={sort}&statsPeriod={period}&groupStatsPeriod={chart}&cursor={}",
         encode(&search),
         encode(&cursor)
     );

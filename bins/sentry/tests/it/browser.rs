@@ -97,7 +97,7 @@ fn createuser(server: &Server, email: &str, role: &str) {
 
 /// Stores an error event through the store endpoint.
 fn send_error(server: &Server, ty: &str, value: &str, function: &str, area: &str) {
-    let event = json!({
+    let mut event = json!({
         "platform": "python",
         "level": "error",
         "release": "shop@1.4.0",
@@ -126,6 +126,10 @@ fn send_error(server: &Server, ty: &str, value: &str, function: &str, area: &str
         "contexts": {"os": {"name": "Linux", "version": "6.1"},
                      "runtime": {"name": "CPython", "version": "3.11.4"}},
     });
+    if area == "old" {
+        // Twenty days ago: outside the list's default range of 14 days.
+        event["timestamp"] = json!(chrono::Utc::now().timestamp() - 20 * 86_400);
+    }
     let reply = server.post_raw(
         &format!("/api/{}/store/", server.project_id()),
         &[
@@ -233,7 +237,8 @@ fn browser_sign_in_triage_and_new_project() {
         "checkout",
     );
     send_error(&server, "KeyError", "'sku'", "add_to_cart", "cart");
-    server.wait_for_events(2);
+    send_error(&server, "TimeoutError", "gateway", "pay", "old");
+    server.wait_for_events(3);
     let shots: Option<PathBuf> = std::env::var_os("SENTRY_SCREENSHOTS").map(PathBuf::from);
     if let Some(dir) = &shots {
         std::fs::create_dir_all(dir).unwrap();
@@ -264,6 +269,19 @@ fn browser_sign_in_triage_and_new_project() {
         let titles = texts(&client, "tr.issue a.title").await;
         assert_eq!(titles.len(), 2, "{titles:?}");
         screenshots(&client, shots.as_deref(), "issue-list").await;
+
+        // The time range filter: the 20-day-old issue shows in 30 days.
+        client
+            .find(Locator::Css("#period option[value='30d']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&client, "form.search button[type=submit]").await;
+        let titles = texts(&client, "tr.issue a.title").await;
+        assert_eq!(titles.len(), 3, "{titles:?}");
+        assert!(titles.contains(&"TimeoutError: gateway".to_owned()));
 
         // Find the issue by an event-level search.
         fill(&client, "#query", "is:unresolved shop.area:checkout").await;
