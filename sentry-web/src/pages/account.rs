@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
-use sentry_eventstore::accounts::verify_password;
+use sentry_eventstore::accounts::{hash_password, verify_password};
 use sentry_eventstore::new_token;
 
 use super::{PageResult, Viewer, head, layout, notice, see_other};
@@ -16,6 +16,13 @@ use crate::api::Params;
 use crate::auth::{
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, same_secret, set_cookie, start_session,
 };
+
+/// A hash no password is checked against for real (made once, from a
+/// random secret).
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+}
 
 /// Where to go after signing in: a local path only (no `//host`).
 fn safe_next(next: Option<&str>) -> String {
@@ -109,19 +116,22 @@ pub(crate) async fn login(
     let login = params.one("username").unwrap_or_default().trim().to_owned();
     let password = params.one("password").unwrap_or_default();
     let user = state.store.user_by_login(&login).await?;
-    let verified = match &user {
-        Some(user) => match state.store.password_hash(user.id).await? {
-            Some(hash) => {
-                let password = password.to_owned();
-                // Argon2 takes tens of milliseconds: off the async workers.
-                tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                    .await
-                    .unwrap_or(false)
-            }
-            None => false,
-        },
-        None => false,
+    let hash = match &user {
+        Some(user) => state.store.password_hash(user.id).await?,
+        None => None,
     };
+    // Unknown users and users without a password cost the same hashing as
+    // real ones, so the answer's timing does not tell which emails exist.
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => (decoy_hash().to_owned(), false),
+    };
+    let password = password.to_owned();
+    // Argon2 takes tens of milliseconds: off the async workers.
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+        && real;
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!(login = %login, "sign-in refused");
         return Ok(login_response(
