@@ -20,7 +20,9 @@ pub const ADMIN_SCOPES: &[&str] = &[
     "event:admin",
     "event:read",
     "event:write",
+    "member:admin",
     "member:read",
+    "member:write",
 ];
 
 /// What [`bootstrap`] created.

@@ -491,3 +491,24 @@ pub enum EventSelector {
     /// A given one.
     Id(EventId),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Owners once lacked the managers' member scopes, so they could not
+    /// manage members.
+    #[test]
+    fn stronger_roles_keep_every_scope_of_weaker_ones() {
+        for weak in Role::ALL {
+            for strong in Role::ALL.into_iter().filter(|r| *r > weak) {
+                for scope in weak.scopes() {
+                    assert!(
+                        strong.scopes().contains(scope),
+                        "{strong} lacks {scope}, which {weak} has"
+                    );
+                }
+            }
+        }
+    }
+}

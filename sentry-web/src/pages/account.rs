@@ -132,8 +132,11 @@ pub(crate) async fn login(
         .await
         .unwrap_or(false)
         && real;
+    let user_id = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| verified) else {
-        tracing::info!(login = %login, "sign-in refused");
+        // Not the login text: a password typed into the email box would
+        // land in the log.
+        tracing::info!(user_id, "sign-in refused");
         return Ok(login_response(
             &state,
             StatusCode::UNAUTHORIZED,

@@ -327,6 +327,8 @@ pub(crate) async fn bulk(
     body: Bytes,
 ) -> PageResult {
     let form = viewer.form(&body)?;
+    // Membership first: a non-member gets 403 even with nothing checked.
+    viewer.0.org(&state, &org_slug, "event:read").await?;
     let ids: Vec<i64> = form
         .all("id")
         .iter()

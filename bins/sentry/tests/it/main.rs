@@ -18,5 +18,6 @@ mod sdk_node;
 mod sdk_python;
 mod sdk_rust;
 mod search;
+mod security;
 mod server;
 mod settings;
