@@ -261,6 +261,43 @@ pub(crate) fn paged_as(
     response
 }
 
+/// `GET /api/0/organizations/{org}/`
+pub(crate) async fn get_organization(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(org_slug): Path<String>,
+) -> ApiResult {
+    let access = caller.access(&state, &org_slug, "org:read").await?;
+    Ok(Json(serialize::organization(&access.org, access.role)).into_response())
+}
+
+/// `GET /api/0/organizations/{org}/members/`
+pub(crate) async fn list_members(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(org_slug): Path<String>,
+) -> ApiResult {
+    let org = caller.org(&state, &org_slug, "member:read").await?;
+    let members = state.store.members(org.id).await?;
+    Ok(Json(members.iter().map(serialize::member).collect::<Vec<_>>()).into_response())
+}
+
+/// `GET /api/0/organizations/{org}/teams/`
+pub(crate) async fn list_teams(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(org_slug): Path<String>,
+) -> ApiResult {
+    let org = caller.org(&state, &org_slug, "team:read").await?;
+    let teams = state.store.teams(org.id).await?;
+    let projects = state.store.projects(org.id).await?;
+    let body: Vec<Value> = teams
+        .iter()
+        .map(|t| serialize::team(t, &projects))
+        .collect();
+    Ok(Json(body).into_response())
+}
+
 /// `GET /api/0/organizations/{org}/projects/`
 pub(crate) async fn list_projects(
     State(state): State<Arc<AppState>>,

@@ -1,4 +1,4 @@
-//! The HTTP services (layer 2): the ingest edge and the web API.
+//! The HTTP services (layer 2): the ingest edge, the web API and the web UI.
 //!
 //! - The ingest edge speaks Relay's protocol: `POST /api/{project_id}/envelope/`
 //!   and `/store/` with the three auth forms, CORS for browser SDKs, and
@@ -7,9 +7,13 @@
 //!   domains, key rate limits and quotas, counts outcomes, and answers 200
 //!   only after the envelope is durable in the stream.
 //! - The web API lives under `/api/0/` with Sentry's paths and JSON shapes,
-//!   bearer tokens and `Link` cursor pagination: projects (with their
+//!   bearer tokens or the session cookie, roles, and `Link` cursor
+//!   pagination: the organization, its members and teams, projects (with their
 //!   settings and inbound filters), keys, issues (list, search, bulk and
 //!   single update, delete), events and outcome stats.
+//! - The web UI (`pages`): sign-in, the issue list and detail, projects and
+//!   their settings, keys, members, teams and API tokens, as server-rendered
+//!   HTML with CSRF-protected forms.
 //! - Health: `/_health/`, `/api/relay/healthcheck/live/` and `/ready/`.
 //!
 //! [`router`] builds the whole service from an [`AppState`]; tests drive it
@@ -235,6 +239,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(ingest::cors));
     let api = Router::new()
+        .route("/api/0/organizations/{org}/", get(api::get_organization))
+        .route(
+            "/api/0/organizations/{org}/members/",
+            get(api::list_members),
+        )
+        .route("/api/0/organizations/{org}/teams/", get(api::list_teams))
         .route(
             "/api/0/organizations/{org}/projects/",
             get(api::list_projects),

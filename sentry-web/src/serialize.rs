@@ -1,7 +1,9 @@
 //! Sentry's JSON shapes: camelCase names, ids as strings, ISO-8601 dates.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sentry_eventstore::{Issue, Project, ProjectKey, StoredEvent};
+use sentry_eventstore::{
+    Issue, Member, Organization, Project, ProjectKey, Role, StoredEvent, Team,
+};
 use serde_json::{Map, Value, json};
 
 /// A date as Sentry writes it: `2026-11-23T10:00:00.123456Z`.
@@ -30,6 +32,65 @@ pub(crate) fn short_id(project_slug: &str, seq: i64) -> String {
         project_slug.to_uppercase(),
         base32(seq.unsigned_abs())
     )
+}
+
+pub(crate) fn organization(o: &Organization, role: Role) -> Value {
+    json!({
+        "id": o.id.to_string(),
+        "slug": o.slug,
+        "name": o.name,
+        "dateCreated": date(o.date_created),
+        "status": {"id": "active", "name": "active"},
+        "isEarlyAdopter": false,
+        "require2FA": false,
+        "features": [],
+        "access": role.scopes(),
+        "orgRole": role.as_str(),
+    })
+}
+
+pub(crate) fn member(m: &Member) -> Value {
+    json!({
+        "id": m.user.id.to_string(),
+        "email": m.user.email,
+        "name": m.user.email,
+        "role": m.role.as_str(),
+        "orgRole": m.role.as_str(),
+        "roleName": match m.role {
+            Role::Member => "Member",
+            Role::Manager => "Manager",
+            Role::Owner => "Owner",
+        },
+        "pending": false,
+        "expired": false,
+        "dateCreated": date(m.date_added),
+        "user": {
+            "id": m.user.id.to_string(),
+            "username": m.user.username,
+            "email": m.user.email,
+            "name": m.user.email,
+            "isSuperuser": m.user.is_superuser,
+            "dateJoined": date(m.user.date_joined),
+        },
+    })
+}
+
+pub(crate) fn team(t: &Team, projects: &[Project]) -> Value {
+    let projects: Vec<Value> = projects
+        .iter()
+        .filter(|p| p.team_id == Some(t.id))
+        .map(project)
+        .collect();
+    json!({
+        "id": t.id.to_string(),
+        "slug": t.slug,
+        "name": t.name,
+        "dateCreated": date(t.date_created),
+        "isMember": true,
+        "hasAccess": true,
+        "memberCount": null,
+        "projects": projects,
+    })
 }
 
 pub(crate) fn project(p: &Project) -> Value {

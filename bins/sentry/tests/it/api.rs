@@ -55,6 +55,21 @@ fn projects_keys_issues_and_events() {
     assert_eq!(projects[0]["slug"], "internal");
     assert!(projects[0]["id"].is_string());
 
+    // The organization, its owner and its team.
+    let org = server.get_json("/api/0/organizations/sentry/");
+    assert_eq!(
+        (org["slug"].as_str(), org["orgRole"].as_str()),
+        (Some("sentry"), Some("owner"))
+    );
+    let members = server.get_json("/api/0/organizations/sentry/members/");
+    assert_eq!(members.as_array().unwrap().len(), 1);
+    assert_eq!(members[0]["email"], "admin@localhost");
+    assert_eq!(members[0]["role"], "owner");
+    let teams = server.get_json("/api/0/organizations/sentry/teams/");
+    assert_eq!(teams[0]["slug"], "sentry");
+    assert_eq!(teams[0]["projects"][0]["slug"], "internal");
+    assert_eq!(server.get("/api/0/organizations/nope/members/").status, 404);
+
     // Create a project; the slug comes from the name; a duplicate conflicts.
     let r = server.send_json(
         "POST",

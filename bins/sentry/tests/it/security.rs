@@ -41,6 +41,9 @@ const ALL_SCOPES: &[&str] = &[
 /// with a JSON body a permitted caller gets a success for. The delete comes
 /// last: the issue is gone after it.
 const API_ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/api/0/organizations/{org}/", ""),
+    ("GET", "/api/0/organizations/{org}/members/", ""),
+    ("GET", "/api/0/organizations/{org}/teams/", ""),
     ("GET", "/api/0/organizations/{org}/projects/", ""),
     ("GET", "/api/0/projects/{org}/{project}/", ""),
     ("GET", "/api/0/projects/{org}/{project}/filters/", ""),
