@@ -28,10 +28,24 @@ pub enum StoreError {
         what: String,
     },
     /// The store URL names no backend this build has.
-    #[error("unsupported store url {url:?}: expected sqlite://PATH or sqlite::memory:")]
+    #[error(
+        "unsupported store url {url:?}: expected sqlite://PATH, sqlite::memory: or \
+         postgres://USER@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl {
         /// The URL.
         url: String,
+    },
+    /// The store URL names a backend this build leaves out.
+    #[error(
+        "store url {url:?} needs the `{feature}` feature of sentry-eventstore, \
+         which this build does not have"
+    )]
+    FeatureDisabled {
+        /// The URL, without its password.
+        url: String,
+        /// The cargo feature that adds the backend.
+        feature: &'static str,
     },
     /// A stored value could not be read back.
     #[error("corrupt stored value in {table}: {detail}")]

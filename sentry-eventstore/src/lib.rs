@@ -5,8 +5,12 @@
 //!   organizations, teams, projects and their keys, users and API tokens,
 //!   issues (groups) and their hashes, the events index, releases and
 //!   environments, and the nodestore holding each event's full payload.
-//! - [`SqliteStore`] implements it on SQLite through sqlx, with migrations;
-//!   [`open`] picks the backend from a URL.
+//! - [`SqliteStore`] implements it on SQLite through sqlx, with migrations:
+//!   the embedded default (`sqlite://PATH`, `sqlite::memory:`).
+//!   `PostgresStore`, with the `postgres` feature, implements it on
+//!   PostgreSQL (`postgres://USER@HOST:PORT/DATABASE`), for the scaled
+//!   deployment where several processes share the metadata. [`open`] picks
+//!   the backend from a URL.
 //! - [`grouping`] computes the grouping hash: custom fingerprint, else
 //!   exception types and in-app frames, else the parameterized message, else
 //!   the logger.
@@ -37,7 +41,10 @@ pub mod grouping;
 mod message;
 mod models;
 mod outcomes;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod process;
+mod sql;
 mod sqlite;
 mod store;
 
@@ -57,16 +64,65 @@ pub use models::{
     ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
 };
 pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use process::{ProcessError, Processed, process_message};
-pub use sqlite::{SqliteStore, slugify};
+pub use sql::slugify;
+pub use sqlite::SqliteStore;
 pub use store::Store;
 
-/// Opens the store a URL names: `sqlite://PATH` (created if missing) or
-/// `sqlite::memory:`.
+/// Opens the store a URL names and brings its schema up to date:
+///
+/// - `sqlite://PATH` (created if missing) or `sqlite::memory:`: SQLite;
+/// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://`):
+///   PostgreSQL 14 or later, with the `postgres` feature; libpq's URL
+///   parameters apply, e.g. `?options=-csearch_path%3Dsentry` for a schema
+///   other than `public`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        open_postgres(url).await
     } else {
-        Err(StoreError::UnsupportedUrl { url: url.into() })
+        Err(StoreError::UnsupportedUrl {
+            url: sql::redact_password(url),
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(PostgresStore::open(url).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
+    Err(StoreError::FeatureDisabled {
+        url: sql::redact_password(url),
+        feature: "postgres",
+    })
+}
+
+#[cfg(all(test, not(feature = "postgres")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_needs_its_feature() {
+        let err = open("postgres://u:pw@localhost/sentry")
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                StoreError::FeatureDisabled {
+                    feature: "postgres",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("pw"), "{err}");
     }
 }

@@ -62,7 +62,7 @@ fn compress(payload: &[u8]) -> Option<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = zstd::bulk::Compressor::new(crate::sqlite::NODESTORE_ZSTD_LEVEL).ok();
+            *slot = zstd::bulk::Compressor::new(crate::sql::NODESTORE_ZSTD_LEVEL).ok();
         }
         slot.as_mut()?.compress(payload).ok()
     })

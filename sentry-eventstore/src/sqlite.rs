@@ -10,13 +10,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sentry_envelope::DataCategory;
-use sentry_envelope::ProjectId;
 use sentry_envelope::protocol::EventId;
-use sentry_relay_core::outcome::{Outcome, OutcomeKind};
-use sentry_relay_core::quota::KeyRateLimit;
-use sentry_relay_core::{ProjectConfig, ProjectSettings, PublicKeyConfig};
-use sha2::{Digest, Sha256};
+use sentry_relay_core::outcome::Outcome;
+use sentry_relay_core::{ProjectConfig, ProjectSettings};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -28,6 +24,12 @@ use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
     ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
+};
+use crate::sql::{
+    Columns, Known, NODESTORE_CODEC, Plan, Planner, compress_missing, conflict, contains_pattern,
+    from_micros, issue, key, key_project_missing, last_characters, micros, new_key, organization,
+    outcome_total, parse_role, payload_views, project, releases_and_environments, settings_json,
+    slugify, sql_int, stored_event, team, token, token_hash, user,
 };
 use crate::store::Store;
 
@@ -159,217 +161,33 @@ async fn checkpoint_loop(pool: SqlitePool) {
     }
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn time(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
-fn conflict(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
-    let what = what.into();
-    move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what },
-        _ => StoreError::Database(e),
+/// Reads SQLite rows for the shared decoders: times are microseconds
+/// since the epoch, booleans integers.
+impl Columns for SqliteRow {
+    fn int(&self, column: &str) -> i64 {
+        self.get(column)
     }
-}
-
-fn token_hash(token: &str) -> String {
-    format!("{:x}", Sha256::digest(token.as_bytes()))
-}
-
-/// Turns a name into a slug: lowercase ASCII letters, digits and dashes.
-pub fn slugify(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.trim().chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
+    fn opt_int(&self, column: &str) -> Option<i64> {
+        self.get(column)
     }
-    let slug = slug.trim_end_matches('-').to_owned();
-    slug.chars().take(50).collect()
-}
-
-fn organization(row: &SqliteRow) -> Organization {
-    Organization {
-        id: row.get("id"),
-        slug: row.get("slug"),
-        name: row.get("name"),
-        date_created: time(row.get("date_created")),
+    fn flag(&self, column: &str) -> bool {
+        self.get(column)
     }
-}
-
-fn parse_role(role: &str) -> Result<Role> {
-    role.parse().map_err(|detail| StoreError::Corrupt {
-        table: "organization_members",
-        detail,
-    })
-}
-
-fn team(row: &SqliteRow) -> Team {
-    Team {
-        id: row.get("id"),
-        organization_id: row.get("organization_id"),
-        slug: row.get("slug"),
-        name: row.get("name"),
-        date_created: time(row.get("date_created")),
+    fn text(&self, column: &str) -> String {
+        self.get(column)
     }
-}
-
-fn project(row: &SqliteRow) -> Project {
-    Project {
-        id: row.get("id"),
-        organization_id: row.get("organization_id"),
-        team_id: row.get("team_id"),
-        slug: row.get("slug"),
-        name: row.get("name"),
-        platform: row.get("platform"),
-        date_created: time(row.get("date_created")),
+    fn opt_text(&self, column: &str) -> Option<String> {
+        self.get(column)
     }
-}
-
-fn key(row: &SqliteRow) -> ProjectKey {
-    ProjectKey {
-        id: row.get("id"),
-        project_id: row.get("project_id"),
-        label: row.get("label"),
-        public_key: row.get("public_key"),
-        secret_key: row.get("secret_key"),
-        is_active: row.get("is_active"),
-        rate_limit: match (
-            row.get::<Option<i64>, _>("rate_limit_window"),
-            row.get::<Option<i64>, _>("rate_limit_count"),
-        ) {
-            (Some(window), Some(count)) => Some(KeyRateLimit {
-                window: window.unsigned_abs(),
-                count: count.unsigned_abs(),
-            }),
-            _ => None,
-        },
-        date_created: time(row.get("date_created")),
+    fn blob(&self, column: &str) -> Vec<u8> {
+        self.get(column)
     }
-}
-
-fn settings_json(settings: &ProjectSettings) -> Result<String> {
-    serde_json::to_string(settings).map_err(|e| StoreError::Corrupt {
-        table: "projects",
-        detail: format!("settings: {e}"),
-    })
-}
-
-/// A project's settings; a project without any has a new project's.
-fn project_settings(row: &SqliteRow) -> Result<ProjectSettings> {
-    match row.get::<Option<String>, _>("settings") {
-        None => Ok(ProjectSettings::new_project()),
-        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-            table: "projects",
-            detail: format!("settings: {e}"),
-        }),
+    fn time(&self, column: &str) -> DateTime<Utc> {
+        from_micros(self.get(column))
     }
-}
-
-fn user(row: &SqliteRow) -> User {
-    User {
-        id: row.get("id"),
-        username: row.get("username"),
-        email: row.get("email"),
-        is_superuser: row.get("is_superuser"),
-        date_joined: time(row.get("date_joined")),
+    fn opt_time(&self, column: &str) -> Option<DateTime<Utc>> {
+        self.get::<Option<i64>, _>(column).map(from_micros)
     }
-}
-
-fn token(row: &SqliteRow) -> ApiToken {
-    let scopes: String = row.get("scopes");
-    ApiToken {
-        id: row.get("id"),
-        user_id: row.get("user_id"),
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        token_last_characters: row.get("token_last_characters"),
-        date_created: time(row.get("date_created")),
-    }
-}
-
-fn issue(row: &SqliteRow) -> Result<Issue> {
-    let status: String = row.get("status");
-    let metadata: String = row.get("metadata");
-    Ok(Issue {
-        id: row.get("id"),
-        project_id: row.get("project_id"),
-        short_id: row.get("short_id"),
-        status: status.parse().map_err(|detail| StoreError::Corrupt {
-            table: "groups",
-            detail,
-        })?,
-        event_type: row.get("event_type"),
-        title: row.get("title"),
-        culprit: row.get("culprit"),
-        level: row.get("level"),
-        platform: row.get("platform"),
-        logger: row.get("logger"),
-        metadata: serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt {
-            table: "groups",
-            detail: e.to_string(),
-        })?,
-        is_unhandled: row.get("is_unhandled"),
-        first_seen: time(row.get("first_seen")),
-        last_seen: time(row.get("last_seen")),
-        times_seen: row.get("times_seen"),
-        user_count: row.get("user_count"),
-        first_release: row.get("first_release"),
-        resolved_at: row.get::<Option<i64>, _>("resolved_at").map(time),
-    })
-}
-
-/// The largest event payload read back from the nodestore.
-const MAX_NODE_BYTES: usize = 64 << 20;
-
-/// The zstd level of nodestore payloads: fast, about 3x on event JSON.
-pub(crate) const NODESTORE_ZSTD_LEVEL: i32 = 1;
-
-/// Compresses payloads for the nodestore.
-fn compress_payloads(payloads: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
-    let fail = |e: std::io::Error| StoreError::Corrupt {
-        table: "nodestore",
-        detail: format!("compressing: {e}"),
-    };
-    // One context for the batch: creating one costs more than compressing
-    // a small event.
-    let mut compressor = zstd::bulk::Compressor::new(NODESTORE_ZSTD_LEVEL).map_err(fail)?;
-    payloads
-        .iter()
-        .map(|p| compressor.compress(p).map_err(fail))
-        .collect()
-}
-
-fn stored_event(row: &SqliteRow) -> Result<StoredEvent> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "events",
-        detail,
-    };
-    let event_id: String = row.get("event_id");
-    let codec: String = row.get("codec");
-    let raw: Vec<u8> = row.get("data");
-    let data = match codec.as_str() {
-        "json" => bytes::Bytes::from(raw),
-        "zstd" => sentry_envelope::decompress(
-            sentry_envelope::ContentEncoding::Zstd,
-            &raw,
-            MAX_NODE_BYTES,
-        )
-        .map_err(|e| corrupt(format!("nodestore payload: {e}")))?,
-        other => return Err(corrupt(format!("unknown nodestore codec {other:?}"))),
-    };
-    Ok(StoredEvent {
-        project_id: row.get("project_id"),
-        event_id: event_id.parse().map_err(|_| corrupt(event_id.clone()))?,
-        group_id: row.get("group_id"),
-        timestamp: time(row.get("timestamp")),
-        received: time(row.get("received")),
-        payload: serde_json::from_slice(&data).map_err(|e| corrupt(e.to_string()))?,
-    })
 }
 
 const EVENT_COLUMNS: &str = "e.project_id, e.event_id, e.group_id, e.timestamp, e.received, n.codec, n.data \
@@ -384,38 +202,6 @@ fn placeholders(rows: usize, cols: usize) -> String {
 /// Rows per multi-row statement: SQLite allows 32,766 bound values.
 const CHUNK: usize = 200;
 
-/// What a batch does to one existing issue, applied in one `UPDATE`.
-#[derive(Default)]
-struct GroupChange {
-    events: i64,
-    users: i64,
-    first: i64,
-    last: i64,
-    level: String,
-    culprit: Option<String>,
-    title: String,
-    metadata: String,
-    unhandled: bool,
-}
-
-impl GroupChange {
-    fn add(&mut self, e: &NewEvent) {
-        let ts = micros(e.timestamp);
-        if self.events == 0 || ts < self.first {
-            self.first = ts;
-        }
-        if self.events == 0 || ts >= self.last {
-            self.last = ts;
-            self.level = e.level.clone();
-            self.culprit = e.culprit.clone();
-            self.title = e.title.clone();
-            self.metadata = e.metadata.to_string();
-        }
-        self.unhandled |= e.is_unhandled;
-        self.events += 1;
-    }
-}
-
 /// Saves a batch inside one transaction with a handful of statements per
 /// batch rather than per event: one round trip to SQLite costs more than
 /// the work of most statements here.
@@ -424,12 +210,12 @@ async fn save_batch(
     events: &[NewEvent],
     compressed: &[&[u8]],
 ) -> Result<Vec<SaveOutcome>> {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::HashSet;
 
     let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
 
+    let mut known = Known::default();
     // The organization of every project in the batch.
-    let mut org_of: HashMap<i64, i64> = HashMap::new();
     let projects: Vec<i64> = events
         .iter()
         .map(|e| e.project_id)
@@ -445,11 +231,10 @@ async fn save_batch(
         for id in chunk {
             q = q.bind(*id);
         }
-        org_of.extend(q.fetch_all(&mut **tx).await?);
+        known.org_of.extend(q.fetch_all(&mut **tx).await?);
     }
 
     // Events already stored (redeliveries).
-    let mut stored: HashMap<(i64, String), i64> = HashMap::new();
     for chunk in events.iter().zip(&ids).collect::<Vec<_>>().chunks(CHUNK) {
         let sql = format!(
             "SELECT project_id, event_id, group_id FROM events WHERE (project_id, event_id) IN (VALUES {})",
@@ -460,12 +245,11 @@ async fn save_batch(
             q = q.bind(e.project_id).bind(id.as_str());
         }
         for (project, id, group) in q.fetch_all(&mut **tx).await? {
-            stored.insert((project, id), group);
+            known.stored.insert((project, id), group);
         }
     }
 
     // The issues the batch's hashes already belong to, with their status.
-    let mut groups: HashMap<(i64, String), (i64, String)> = HashMap::new();
     let hashes: Vec<(i64, &str)> = events
         .iter()
         .flat_map(|e| e.hashes.iter().map(move |h| (e.project_id, h.as_str())))
@@ -484,123 +268,62 @@ async fn save_batch(
             q = q.bind(*project).bind(*hash);
         }
         for (project, hash, group, status) in q.fetch_all(&mut **tx).await? {
-            groups.insert((project, hash), (group, status));
+            known.groups.insert((project, hash), (group, status));
         }
     }
 
-    let mut outcomes = Vec::with_capacity(events.len());
-    let mut changes: BTreeMap<i64, GroupChange> = BTreeMap::new();
-    let mut regressing: HashSet<i64> = HashSet::new();
-    let mut fresh: Vec<(&NewEvent, &str, i64)> = Vec::new();
-    let mut seen: HashSet<(i64, &str)> = HashSet::new();
-    for (e, id) in events.iter().zip(&ids) {
-        let skip = |group_id| SaveOutcome {
-            group_id,
-            created: false,
-            new_group: false,
-            regressed: false,
-        };
-        if let Some(group) = stored.get(&(e.project_id, id.clone())) {
-            outcomes.push(skip(*group));
-            continue;
-        }
-        if !org_of.contains_key(&e.project_id) {
-            tracing::warn!(project_id = e.project_id, event_id = %id, "dropped event of a deleted project");
-            outcomes.push(skip(0));
-            continue;
-        }
-        if !seen.insert((e.project_id, id.as_str())) {
-            // The same event twice in one batch: the first one counts.
-            let first = fresh
-                .iter()
-                .find(|(_, fid, p)| *fid == id.as_str() && *p == e.project_id)
-                .map(|(f, _, _)| f.hashes.clone())
-                .unwrap_or_default();
-            let group = first
-                .iter()
-                .find_map(|h| groups.get(&(e.project_id, h.clone())))
-                .map_or(0, |(g, _)| *g);
-            outcomes.push(skip(group));
-            continue;
-        }
-        let found = e
-            .hashes
-            .iter()
-            .find_map(|h| groups.get(&(e.project_id, h.clone())).cloned());
-        let ts = micros(e.timestamp);
-        let outcome = match found {
-            Some((group_id, status)) => {
-                let regressed =
-                    status == IssueStatus::Resolved.as_str() && regressing.insert(group_id);
-                changes.entry(group_id).or_default().add(e);
-                SaveOutcome {
-                    group_id,
-                    created: true,
-                    new_group: false,
-                    regressed,
-                }
-            }
-            None => {
-                let short_id: i64 = sqlx::query_scalar(
-                    "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?
-                     RETURNING next_short_id - 1",
-                )
-                .bind(e.project_id)
-                .fetch_one(&mut **tx)
-                .await?;
-                let group_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO groups (project_id, short_id, event_type, title, culprit, level,
-                        platform, logger, metadata, is_unhandled, first_seen, last_seen, times_seen,
-                        first_release)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
-                )
-                .bind(e.project_id)
-                .bind(short_id)
-                .bind(&e.event_type)
-                .bind(&e.title)
-                .bind(&e.culprit)
-                .bind(&e.level)
-                .bind(&e.platform)
-                .bind(&e.logger)
-                .bind(e.metadata.to_string())
-                .bind(e.is_unhandled)
-                .bind(ts)
-                .bind(ts)
-                .bind(&e.release)
-                .fetch_one(&mut **tx)
-                .await?;
-                SaveOutcome {
-                    group_id,
-                    created: true,
-                    new_group: true,
-                    regressed: false,
-                }
-            }
-        };
-        // Hashes of this event not yet pointing at its issue.
-        for hash in &e.hashes {
-            let key = (e.project_id, hash.clone());
-            if groups
-                .get(&key)
-                .is_some_and(|(g, _)| *g == outcome.group_id)
-            {
-                continue;
-            }
-            sqlx::query(
-                "INSERT OR IGNORE INTO group_hashes (project_id, hash, group_id) VALUES (?, ?, ?)",
+    let Plan {
+        outcomes,
+        mut changes,
+        new_hashes,
+    } = {
+        let mut planner = Planner::new(events, &ids, &mut known);
+        for i in 0..events.len() {
+            let Some(e) = planner.plan(i) else { continue };
+            let short_id: i64 = sqlx::query_scalar(
+                "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?
+                 RETURNING next_short_id - 1",
             )
             .bind(e.project_id)
-            .bind(hash)
-            .bind(outcome.group_id)
-            .execute(&mut **tx)
+            .fetch_one(&mut **tx)
             .await?;
-            groups.entry(key).or_insert((
-                outcome.group_id,
-                IssueStatus::Unresolved.as_str().to_owned(),
-            ));
+            let ts = micros(e.timestamp);
+            let group_id: i64 = sqlx::query_scalar(
+                "INSERT INTO groups (project_id, short_id, event_type, title, culprit, level,
+                    platform, logger, metadata, is_unhandled, first_seen, last_seen, times_seen,
+                    first_release)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
+            )
+            .bind(e.project_id)
+            .bind(short_id)
+            .bind(&e.event_type)
+            .bind(&e.title)
+            .bind(&e.culprit)
+            .bind(&e.level)
+            .bind(&e.platform)
+            .bind(&e.logger)
+            .bind(e.metadata.to_string())
+            .bind(e.is_unhandled)
+            .bind(ts)
+            .bind(ts)
+            .bind(&e.release)
+            .fetch_one(&mut **tx)
+            .await?;
+            planner.opened(i, group_id);
         }
-        fresh.push((e, id.as_str(), e.project_id));
-        outcomes.push(outcome);
+        planner.finish()
+    };
+
+    for chunk in new_hashes.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT OR IGNORE INTO group_hashes (project_id, hash, group_id) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (project, hash, group) in chunk {
+            q = q.bind(*project).bind(hash.as_str()).bind(*group);
+        }
+        q.execute(&mut **tx).await?;
     }
 
     // The new events, their payloads and their users, many rows per statement.
@@ -637,7 +360,7 @@ async fn save_batch(
             q = q
                 .bind(events[i].project_id)
                 .bind(ids[i].as_str())
-                .bind("zstd")
+                .bind(NODESTORE_CODEC)
                 .bind(compressed[i]);
         }
         q.execute(&mut **tx).await?;
@@ -681,8 +404,8 @@ async fn save_batch(
         )
         .bind(c.events)
         .bind(c.users)
-        .bind(c.first)
-        .bind(c.last)
+        .bind(micros(c.first))
+        .bind(micros(c.last))
         .bind(&c.level)
         .bind(&c.culprit)
         .bind(c.unhandled)
@@ -694,25 +417,10 @@ async fn save_batch(
     }
 
     // Releases and environments, once per distinct value.
-    let mut releases: BTreeMap<(i64, &str), (i64, i64)> = BTreeMap::new();
-    let mut environments: HashSet<(i64, &str)> = HashSet::new();
-    for &i in &rows {
-        let e = &events[i];
-        let ts = micros(e.timestamp);
-        if let Some(version) = &e.release {
-            let span = releases
-                .entry((e.project_id, version.as_str()))
-                .or_insert((ts, ts));
-            span.0 = span.0.min(ts);
-            span.1 = span.1.max(ts);
-        }
-        if let Some(name) = &e.environment {
-            environments.insert((e.project_id, name.as_str()));
-        }
-    }
+    let named = releases_and_environments(events, &outcomes);
     let now = micros(Utc::now());
-    for ((project_id, version), (first, last)) in releases {
-        let organization_id = org_of.get(&project_id).copied().unwrap_or_default();
+    for ((project_id, version), (first, last)) in named.releases {
+        let organization_id = known.org_of.get(&project_id).copied().unwrap_or_default();
         sqlx::query(
             "INSERT INTO releases (organization_id, version, date_created) VALUES (?, ?, ?)
              ON CONFLICT (organization_id, version) DO NOTHING",
@@ -730,15 +438,15 @@ async fn save_batch(
                 last_event = max(last_event, excluded.last_event)",
         )
         .bind(project_id)
-        .bind(first)
-        .bind(last)
+        .bind(micros(first))
+        .bind(micros(last))
         .bind(organization_id)
         .bind(version)
         .execute(&mut **tx)
         .await?;
     }
-    for (project_id, name) in environments {
-        let organization_id = org_of.get(&project_id).copied().unwrap_or_default();
+    for (project_id, name) in named.environments {
+        let organization_id = known.org_of.get(&project_id).copied().unwrap_or_default();
         sqlx::query(
             "INSERT INTO environments (organization_id, name, date_created) VALUES (?, ?, ?)
              ON CONFLICT (organization_id, name) DO NOTHING",
@@ -897,8 +605,8 @@ impl Store for SqliteStore {
             Some(None) => (true, None, None),
             Some(Some(limit)) => (
                 true,
-                Some(i64::try_from(limit.window).unwrap_or(i64::MAX)),
-                Some(i64::try_from(limit.count).unwrap_or(i64::MAX)),
+                Some(sql_int(limit.window)),
+                Some(sql_int(limit.count)),
             ),
         };
         let row = sqlx::query(
@@ -966,14 +674,14 @@ impl Store for SqliteStore {
                  DO UPDATE SET quantity = quantity + excluded.quantity,
                     times_seen = times_seen + 1",
             )
-            .bind(i64::try_from(outcome.org_id).unwrap_or(i64::MAX))
-            .bind(i64::try_from(outcome.project_id).unwrap_or(i64::MAX))
-            .bind(i64::try_from(outcome.key_id.unwrap_or(0)).unwrap_or(i64::MAX))
+            .bind(sql_int(outcome.org_id))
+            .bind(sql_int(outcome.project_id))
+            .bind(sql_int(outcome.key_id.unwrap_or(0)))
             .bind(minute)
             .bind(i64::from(outcome.outcome.code()))
             .bind(outcome.reason.as_deref().unwrap_or(""))
             .bind(outcome.category.as_str())
-            .bind(i64::try_from(outcome.quantity).unwrap_or(i64::MAX))
+            .bind(sql_int(outcome.quantity))
             .execute(&mut *tx)
             .await?;
         }
@@ -982,7 +690,7 @@ impl Store for SqliteStore {
     }
 
     async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>> {
-        let interval = i64::try_from(query.interval_secs.max(60)).unwrap_or(i64::MAX);
+        let interval = sql_int(query.interval_secs.max(60));
         let projects = query
             .project_ids
             .iter()
@@ -1006,30 +714,14 @@ impl Store for SqliteStore {
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(interval)
-            .bind(i64::try_from(query.org_id).unwrap_or(i64::MAX))
+            .bind(sql_int(query.org_id))
             .bind(query.start.timestamp())
             .bind(query.end.timestamp())
             .fetch_all(&self.reader)
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|row| {
-                let code: i64 = row.get("outcome");
-                let outcome = OutcomeKind::from_code(u8::try_from(code).ok()?)?;
-                let reason: String = row.get("reason");
-                let category: String = row.get("category");
-                let key_id: i64 = row.get("key_id");
-                Some(OutcomeTotal {
-                    bucket: DateTime::from_timestamp(row.get("bucket"), 0)?,
-                    project_id: row.get::<i64, _>("project_id").unsigned_abs(),
-                    key_id: (key_id != 0).then_some(key_id.unsigned_abs()),
-                    outcome,
-                    reason: (!reason.is_empty()).then_some(reason),
-                    category: category.parse().unwrap_or(DataCategory::Unknown),
-                    quantity: row.get::<i64, _>("quantity").unsigned_abs(),
-                    times_seen: row.get::<i64, _>("times_seen").unsigned_abs(),
-                })
-            })
+            .filter_map(|row| outcome_total(DateTime::from_timestamp(row.get("bucket"), 0), row))
             .collect())
     }
 
@@ -1050,27 +742,8 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let status: String = row.get("status");
-        let found = project(&row);
         let keys = self.keys(id).await?;
-        Ok(Some(ProjectConfig {
-            project_id: ProjectId::new(project_id),
-            organization_id: found.organization_id.unsigned_abs(),
-            slug: found.slug,
-            platform: found.platform,
-            public_keys: keys
-                .into_iter()
-                .map(|k| PublicKeyConfig {
-                    public_key: k.public_key,
-                    active: k.is_active,
-                    numeric_id: Some(k.id.unsigned_abs()),
-                    rate_limit: k.rate_limit,
-                })
-                .collect(),
-            disabled: status != "active",
-            limits: Default::default(),
-            settings: project_settings(&row)?,
-        }))
+        crate::sql::project_config(&row, keys).map(Some)
     }
 
     async fn create_user(&self, username: &str, email: &str, superuser: bool) -> Result<User> {
@@ -1102,14 +775,7 @@ impl Store for SqliteStore {
         secret: &str,
         scopes: &[String],
     ) -> Result<ApiToken> {
-        let last: String = secret
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let last = last_characters(secret);
         let row = sqlx::query(
             "INSERT INTO api_tokens (user_id, token_hash, token_last_characters, scopes, date_created)
              VALUES (?, ?, ?, ?, ?) RETURNING *",
@@ -1266,7 +932,7 @@ impl Store for SqliteStore {
                 Ok(Member {
                     user: user(row),
                     role: parse_role(row.get("role"))?,
-                    date_added: time(row.get("date_added")),
+                    date_added: row.time("date_added"),
                 })
             })
             .collect()
@@ -1328,7 +994,7 @@ impl Store for SqliteStore {
         Ok(row.map(|row| Session {
             user_id: row.get("user_id"),
             csrf_token: row.get("csrf_token"),
-            expires: time(row.get("expires")),
+            expires: row.time("expires"),
         }))
     }
 
@@ -1346,29 +1012,8 @@ impl Store for SqliteStore {
         }
         // Compression is CPU work: off the async threads, and done before
         // the transaction so the writer holds its lock only to write.
-        let missing: Vec<Vec<u8>> = events
-            .iter()
-            .filter(|e| e.payload_zstd.is_none())
-            .map(|e| e.payload.clone())
-            .collect();
-        let fresh = if missing.is_empty() {
-            Vec::new()
-        } else {
-            tokio::task::spawn_blocking(move || compress_payloads(missing))
-                .await
-                .map_err(|e| StoreError::Corrupt {
-                    table: "nodestore",
-                    detail: format!("compression task failed: {e}"),
-                })??
-        };
-        let mut fresh = fresh.iter();
-        let compressed: Vec<&[u8]> = events
-            .iter()
-            .map(|e| match &e.payload_zstd {
-                Some(done) => done.as_slice(),
-                None => fresh.next().map_or(&[][..], Vec::as_slice),
-            })
-            .collect();
+        let fresh = compress_missing(events).await?;
+        let compressed = payload_views(events, &fresh);
         let mut tx = self.writer.begin().await?;
         let outcomes = save_batch(&mut tx, events, &compressed).await?;
         tx.commit().await?;
@@ -1421,15 +1066,11 @@ impl Store for SqliteStore {
             q = q.bind(micros(after));
         }
         for word in &query.text {
-            let escaped = word
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let pattern = format!("%{escaped}%");
+            let pattern = contains_pattern(word);
             q = q.bind(pattern.clone()).bind(pattern.clone()).bind(pattern);
         }
-        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let limit = sql_int(query.limit);
+        let offset = sql_int(query.offset);
         let rows = q.bind(limit).bind(offset).fetch_all(&self.reader).await?;
         rows.iter().map(issue).collect()
     }
@@ -1511,8 +1152,8 @@ impl Store for SqliteStore {
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(group_id)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .bind(sql_int(limit))
+            .bind(sql_int(offset))
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(stored_event).collect()
@@ -1588,16 +1229,11 @@ async fn insert_key(
     )
     .bind(project_id)
     .bind(label)
-    .bind(uuid::Uuid::new_v4().simple().to_string())
-    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .bind(new_key())
+    .bind(new_key())
     .bind(micros(Utc::now()))
     .fetch_one(&mut **tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
-            what: format!("project {project_id}"),
-        },
-        _ => StoreError::Database(e),
-    })?;
+    .map_err(key_project_missing(project_id))?;
     Ok(key(&row))
 }

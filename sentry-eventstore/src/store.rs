@@ -15,7 +15,8 @@ use crate::models::{
 /// Everything the ingest consumer and the web API need from storage.
 ///
 /// Implementations: [`SqliteStore`](crate::SqliteStore) (the embedded
-/// default). Pick one by URL with [`open`](crate::open).
+/// default) and, with the `postgres` feature, `PostgresStore` (the scaled
+/// deployment's). Pick one by URL with [`open`](crate::open).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Creates an organization.
