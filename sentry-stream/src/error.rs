@@ -33,7 +33,7 @@ pub enum StreamError {
         limit: u64,
     },
     /// The URL given to [`open`](crate::open) names no known backend.
-    #[error("unknown stream url scheme {scheme:?} (expected memory:// or file://)")]
+    #[error("unknown stream url scheme {scheme:?} (expected memory://, file:// or kafka://)")]
     UnknownScheme {
         /// The scheme found in the URL (empty when the URL has none).
         scheme: String,
@@ -56,6 +56,22 @@ pub enum StreamError {
         name: String,
         /// Why it was rejected.
         reason: &'static str,
+    },
+    /// A request to a remote broker (Kafka) failed; `context` says which.
+    #[error("{context}: {reason}")]
+    Backend {
+        /// What was being done.
+        context: String,
+        /// The broker's or the client library's error.
+        reason: String,
+    },
+    /// The URL names a backend this build leaves out (a cargo feature is off).
+    #[error("the {backend} stream backend is not in this build (cargo feature {feature:?})")]
+    NotBuilt {
+        /// The backend, as in its URL scheme.
+        backend: &'static str,
+        /// The cargo feature of `sentry-stream` that brings it in.
+        feature: &'static str,
     },
     /// The log configuration is unusable.
     #[error("invalid log config: {0}")]

@@ -11,8 +11,9 @@
 //! - [`Broker`] hands out producers and consumers and reports a group's
 //!   [lag](Broker::lag) for backpressure.
 //! - [`open`] picks a backend from a URL: [`MemoryBroker`] (`memory://`, for
-//!   tests) or [`FileLog`] (`file:///abs/dir`, the embedded durable log of
-//!   the one-process deployment).
+//!   tests), [`FileLog`] (`file:///abs/dir`, the embedded durable log of
+//!   the one-process deployment) or, with the cargo feature `kafka`,
+//!   `KafkaBroker` (`kafka://host:port`, the scaled deployment).
 //!
 //! Semantics follow Kafka's: a topic has partitions, a record's offset is its
 //! index in its partition, a keyed record goes to the partition chosen by a
@@ -21,11 +22,11 @@
 //! at-least-once: a consumer that restarts resumes after the last commit, so
 //! records read but not committed are read again.
 //!
-//! One consumer per group reads every partition of its topics; there is no
-//! rebalancing between several consumers of one group.
-//!
-//! Not built yet: the Kafka backend of the scaled deployment and the
-//! consumer framework (batching, commit policy, dead letters).
+//! With the memory and file backends, one consumer per group reads every
+//! partition of its topics (there is no rebalancing between several
+//! consumers of one group). With Kafka, the consumers of a group split the
+//! partitions between them: that is how the scaled deployment adds consumer
+//! processes.
 //!
 //! ```
 //! use std::time::Duration;
@@ -56,6 +57,8 @@
 
 mod error;
 mod file;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod memory;
 mod partition;
 mod record;
@@ -69,6 +72,8 @@ use bytes::Bytes;
 
 pub use error::StreamError;
 pub use file::{FileLog, LogConfig};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaBroker, KafkaConfig};
 pub use memory::MemoryBroker;
 pub use partition::partition_for_key;
 pub use record::{CommitOffset, Position, Record, topics};
@@ -138,8 +143,9 @@ pub trait Broker: Send + Sync {
     /// committed offsets, or the earliest retained record.
     ///
     /// Topics that do not exist yet are read from as soon as they are
-    /// created. One consumer per group is supported; two consumers of the
-    /// same group would each read every record.
+    /// created. Several live consumers of one group: with the memory and
+    /// file backends each reads every record; with Kafka they split the
+    /// partitions.
     async fn consumer(
         &self,
         group: &str,
@@ -153,9 +159,11 @@ pub trait Broker: Send + Sync {
     async fn lag(&self, group: &str, topic: &str) -> Result<u64, StreamError>;
 }
 
-/// Picks the backend from a URL: `memory://` (in-memory, tests) or
+/// Picks the backend from a URL: `memory://` (in-memory, tests),
 /// `file:///abs/dir` (the embedded durable log, with [`LogConfig::new`]'s
-/// defaults). Any other scheme is [`StreamError::UnknownScheme`].
+/// defaults) or `kafka://host:port[,host:port][?settings]` (see
+/// `KafkaConfig::from_url`; [`StreamError::NotBuilt`] without the `kafka`
+/// feature). Any other scheme is [`StreamError::UnknownScheme`].
 pub async fn open(url: &str) -> Result<Arc<dyn Broker>, StreamError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(StreamError::UnknownScheme {
@@ -187,6 +195,13 @@ pub async fn open(url: &str) -> Result<Arc<dyn Broker>, StreamError> {
                 })??;
             Ok(Arc::new(log))
         }
+        #[cfg(feature = "kafka")]
+        "kafka" => Ok(Arc::new(KafkaBroker::new(KafkaConfig::from_url(url)?)?)),
+        #[cfg(not(feature = "kafka"))]
+        "kafka" => Err(StreamError::NotBuilt {
+            backend: "kafka",
+            feature: "kafka",
+        }),
         other => Err(StreamError::UnknownScheme {
             scheme: other.to_owned(),
         }),

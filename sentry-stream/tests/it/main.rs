@@ -9,5 +9,7 @@
 mod conformance;
 mod crash;
 mod filelog;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod rate;
 mod util;

@@ -57,3 +57,37 @@ pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// A Kafka broker on the server of `SENTRY_TEST_KAFKA_URL` whose topics and
+/// groups carry a prefix of their own, so tests sharing the server do not
+/// meet. `None` (after saying so) without the variable, except under CI
+/// (`CI` set), where that fails.
+#[cfg(feature = "kafka")]
+pub(crate) fn kafka_broker(partitions: u32) -> Option<Arc<dyn Broker>> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const URL_VAR: &str = "SENTRY_TEST_KAFKA_URL";
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let url = match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{URL_VAR} is not set under CI: run `bash scripts/services.sh start kafka` and \
+             `eval \"$(bash scripts/services.sh env kafka)\"` first (scripts/test.sh does)"
+        ),
+        _ => {
+            eprintln!("skipped: {URL_VAR} is not set (bash scripts/services.sh start kafka)");
+            return None;
+        }
+    };
+    let mut config = sentry_stream::KafkaConfig::from_url(&url).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    config.prefix = format!(
+        "t{nanos:x}-{}-{}-",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    config.partitions = partitions;
+    Some(Arc::new(sentry_stream::KafkaBroker::new(config).unwrap()))
+}
