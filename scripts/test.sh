@@ -3,9 +3,9 @@
 #
 #   bash scripts/test.sh
 #
-# Starts the backing services the tests need (Redis and ClickHouse, with
-# scripts/services.sh)
-# and stops at exit those it started.
+# Starts the backing services the tests need (Redis, ClickHouse, PostgreSQL
+# and a Kafka-protocol broker, with scripts/services.sh) and stops at exit
+# those it started.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 20); SERVICES_DIR and
 # the ports of scripts/services.sh.
@@ -19,8 +19,10 @@ step "format"
 cargo fmt --all -- --check
 
 step "clippy (all targets, warnings are errors)"
+# The workspace build has every backend feature on (bins/services asks for
+# Kafka, PostgreSQL and Redis); these crates also build without them.
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p sentry-relay-core --features redis --all-targets --locked -- -D warnings
+cargo clippy -p sentry-stream -p sentry-eventstore -p sentry-relay-core --all-targets --locked -- -D warnings
 
 step "real SDKs for the end-to-end tests (sentry-sdk from PyPI, @sentry/node from npm)"
 bash scripts/install-sdks.sh
@@ -28,24 +30,27 @@ bash scripts/install-sdks.sh
 step "headless Chromium and chromedriver for the browser tests (Debian packages)"
 bash scripts/install-browser.sh
 
-step "backing services for the tests (Redis and ClickHouse on 127.0.0.1, see scripts/services.sh)"
+step "backing services for the tests (Redis, ClickHouse, PostgreSQL and Kafka on 127.0.0.1, see scripts/services.sh)"
 # Stop at exit only what this run started; a developer's running services stay.
 started=()
-for service in redis clickhouse; do
+for service in redis clickhouse postgres kafka; do
     bash scripts/services.sh status "$service" >/dev/null || started+=("$service")
 done
 if ((${#started[@]} > 0)); then
     trap 'bash scripts/services.sh stop "${started[@]}" || true' EXIT
 fi
-bash scripts/services.sh start redis clickhouse
-eval "$(bash scripts/services.sh env redis clickhouse)"
+bash scripts/services.sh start redis clickhouse postgres kafka
+eval "$(bash scripts/services.sh env redis clickhouse postgres kafka)"
 echo "SENTRY_TEST_REDIS_URL=$SENTRY_TEST_REDIS_URL"
 echo "SENTRY_TEST_CLICKHOUSE_URL=$SENTRY_TEST_CLICKHOUSE_URL"
+echo "SENTRY_TEST_POSTGRES_URL=$SENTRY_TEST_POSTGRES_URL"
+echo "SENTRY_TEST_KAFKA_URL=$SENTRY_TEST_KAFKA_URL"
 
 step "tests"
+# With the workspace's features: the Redis quota counter, the PostgreSQL
+# store and the Kafka stream run their conformance suites against the real
+# servers, and bins/services runs the scaled deployment end to end.
 cargo test --workspace --locked
-# The Redis quota counter: feature `redis` of sentry-relay-core, real server.
-cargo test -p sentry-relay-core --features redis --locked --test it redis
 
 step "layer-0 and layer-1 crates have no runtime, network or database dependency"
 forbidden='^(tokio|hyper|reqwest|ureq|sqlx|rdkafka|redis|clickhouse|axum|mio)$'
@@ -65,6 +70,14 @@ if bad=$(grep -E "$forbidden" <<<"$deps" | grep -vx redis); then
     exit 1
 fi
 echo "ok: sentry-relay-core --features redis: the redis client, no async runtime"
+# librdkafka (a C build) only where Kafka is used: bins/services.
+for crate in sentry-envelope sentry-relay-core sentry-snuba sentry-eventstore sentry-stream sentry-web sentry-server; do
+    if cargo tree -p "$crate" -e normal --prefix none --format '{p}' | grep -q '^rdkafka'; then
+        echo "$crate builds librdkafka" >&2
+        exit 1
+    fi
+done
+echo "ok: only bins/services builds librdkafka"
 
 step "benchmarks run (one iteration each)"
 cargo bench -p sentry-envelope --bench parse --locked -- --test

@@ -47,11 +47,37 @@ pub trait EventStore: Send + Sync {
     /// A short name of the backend for logs and metrics (`sqlite`,
     /// `clickhouse`).
     fn backend(&self) -> &'static str;
+    /// Checks that the store answers (a readiness check): the default
+    /// assumes a local store is always there.
+    async fn ping(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// The first second that is still kept at `now`.
 pub fn retention_cutoff(now: i64) -> i64 {
     now - i64::from(crate::row::DEFAULT_RETENTION_DAYS) * 86_400
+}
+
+/// Removes what is past the retention from `events` now and then every
+/// `every`, until `shutdown` turns true. Failures are logged and tried again
+/// at the next round.
+pub async fn run_expiry(
+    events: Arc<dyn EventStore>,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match events.expire(chrono::Utc::now().timestamp()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired event-store data"),
+            Err(e) => tracing::error!(error = %e, "expiring event-store data failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// Opens the store named by `url` and creates its tables.
@@ -161,6 +187,10 @@ impl EventStore for ClickHouseEventStore {
 
     fn backend(&self) -> &'static str {
         "clickhouse"
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.execute("SELECT 1", None).await.map(|_| ())
     }
 }
 

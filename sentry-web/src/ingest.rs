@@ -308,6 +308,10 @@ pub(crate) async fn ingest_envelope(
     origin: &Origin,
     mut envelope: Envelope,
 ) -> Result<Ingested, IngestError> {
+    state
+        .counters
+        .received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let headers = &origin.headers;
     let header = auth_header(headers)?;
     let mut query_auth = Auth::from_query(origin.query.as_deref().unwrap_or(""))
@@ -395,8 +399,7 @@ pub(crate) async fn ingest_envelope(
 
     // A full backlog refuses before quotas count: the client retries.
     let lag = state
-        .broker
-        .lag(&state.ingest.consumer_group, topics::INGEST_EVENTS)
+        .backlog()
         .await
         .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if lag >= state.ingest.max_backlog {
@@ -437,6 +440,10 @@ pub(crate) async fn ingest_envelope(
                 "could not store the envelope",
             )
         })?;
+    state
+        .counters
+        .stored
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Ingested {
         event_id,
         rate_limits,

@@ -52,9 +52,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use sentry_envelope::DataCategory;
 use sentry_envelope::Limits;
 use sentry_eventstore::{ConfigCache, INGEST_CONSUMER_GROUP, Store, produce_outcome};
-use sentry_relay_core::outcome::OutcomeAggregator;
+use sentry_relay_core::outcome::{OutcomeAggregator, OutcomeKind};
 use sentry_relay_core::quota::{CachedRateLimits, MemoryCounter, QuotaCounter};
 use sentry_snuba::store::EventStore;
 use sentry_stream::{Broker, Producer, StreamError, topics};
@@ -77,6 +78,11 @@ pub struct IngestConfig {
     pub trust_forwarded_for: bool,
     /// How long a project config is cached.
     pub config_ttl: Duration,
+    /// How long a measured backlog is trusted before the stream is asked
+    /// again. Zero asks on every request (cheap for the embedded log); a
+    /// Kafka broker answers over the network, so the relay service waits a
+    /// second between asks.
+    pub backlog_check_interval: Duration,
 }
 
 impl Default for IngestConfig {
@@ -89,6 +95,7 @@ impl Default for IngestConfig {
             consumer_group: INGEST_CONSUMER_GROUP.into(),
             trust_forwarded_for: false,
             config_ttl: Duration::from_secs(5),
+            backlog_check_interval: Duration::ZERO,
         }
     }
 }
@@ -119,6 +126,35 @@ pub struct AppState {
     /// The event store behind issue search, stats, tag pages and Discover;
     /// those routes answer 503 without one.
     pub events: Option<Arc<dyn EventStore>>,
+    /// The last backlog measured and when, for
+    /// [`IngestConfig::backlog_check_interval`].
+    pub backlog: Mutex<Option<(std::time::Instant, u64)>>,
+    /// Counts since start, for metrics.
+    pub counters: IngestCounters,
+}
+
+/// What the ingest edge did since the process started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    /// Envelopes (and store, security, minidump... requests) received.
+    pub received: std::sync::atomic::AtomicU64,
+    /// Envelopes acknowledged by the stream (answered 200).
+    pub stored: std::sync::atomic::AtomicU64,
+    /// Outcomes written to the `outcomes` stream, summed by kind, reason and
+    /// data category.
+    pub outcomes: Mutex<std::collections::BTreeMap<(OutcomeKind, String, DataCategory), u64>>,
+}
+
+impl IngestCounters {
+    /// The outcome sums: (kind, reason or empty, category, quantity).
+    pub fn outcome_totals(&self) -> Vec<(OutcomeKind, String, DataCategory, u64)> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((kind, reason, category), n)| (*kind, reason.clone(), *category, *n))
+            .collect()
+    }
 }
 
 impl AppState {
@@ -140,7 +176,28 @@ impl AppState {
             ingest,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             events: None,
+            backlog: Mutex::new(None),
+            counters: IngestCounters::default(),
         }
+    }
+
+    /// Envelopes waiting for the ingest consumers: the lag of their group on
+    /// `ingest-events`, remembered for [`IngestConfig::backlog_check_interval`].
+    pub async fn backlog(&self) -> Result<u64, StreamError> {
+        let interval = self.ingest.backlog_check_interval;
+        if !interval.is_zero() {
+            let last = *self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, lag)) = last.filter(|(at, _)| at.elapsed() < interval) {
+                return Ok(lag);
+            }
+        }
+        let lag = self
+            .broker
+            .lag(&self.ingest.consumer_group, topics::INGEST_EVENTS)
+            .await?;
+        *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((std::time::Instant::now(), lag));
+        Ok(lag)
     }
 
     /// Serves search, stats, tags and Discover from `events`.
@@ -182,6 +239,17 @@ impl AppState {
                 }
                 return Err(e);
             }
+            let key = (
+                outcome.outcome,
+                outcome.reason.clone().unwrap_or_default(),
+                outcome.category,
+            );
+            let mut totals = self
+                .counters
+                .outcomes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *totals.entry(key).or_default() += outcome.quantity;
         }
         Ok(count)
     }
@@ -208,36 +276,8 @@ impl AppState {
     }
 }
 
-/// The whole HTTP service: ingest, API and health checks.
+/// The whole HTTP service: ingest, API, pages and health checks.
 pub fn router(state: Arc<AppState>) -> Router {
-    let body_limit = state.ingest.max_body_bytes;
-    let ingest = Router::new()
-        .route("/api/{project_id}/envelope/", post(ingest::envelope))
-        .route("/api/{project_id}/store/", post(ingest::store))
-        .route("/api/store/", post(ingest::store_without_project))
-        .route("/api/{project_id}/security/", post(endpoints::security))
-        .route("/api/{project_id}/csp-report/", post(endpoints::security))
-        .route(
-            "/api/{project_id}/cron/{slug}/{key}/",
-            get(endpoints::cron).post(endpoints::cron),
-        )
-        .route("/api/{project_id}/minidump/", post(endpoints::minidump))
-        .route(
-            "/api/{project_id}/events/{event_id}/attachments/",
-            post(endpoints::attachments),
-        )
-        .route("/api/{project_id}/unreal/{key}/", post(endpoints::unreal))
-        .route("/api/{project_id}/nel/", post(endpoints::nel))
-        .route(
-            "/api/{project_id}/otlp/v1/traces/",
-            post(endpoints::otlp_traces),
-        )
-        .route(
-            "/api/{project_id}/otlp/v1/traces",
-            post(endpoints::otlp_traces),
-        )
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(ingest::cors));
     let api = Router::new()
         .route("/api/0/organizations/{org}/", get(api::get_organization))
         .route(
@@ -317,13 +357,55 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/0/{*rest}", any(api::not_found));
     Router::new()
-        .merge(ingest)
+        .merge(ingest_routes(state.ingest.max_body_bytes))
         .merge(api)
         .merge(pages::routes())
         .route("/_health/", get(health))
         .route("/api/relay/healthcheck/live/", get(live))
         .route("/api/relay/healthcheck/ready/", get(ready))
         .with_state(state)
+}
+
+/// The ingest edge alone (the `relay` service): the SDK endpoints and
+/// health checks, no API and no pages.
+pub fn ingest_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(ingest_routes(state.ingest.max_body_bytes))
+        .route("/_health/", get(health))
+        .route("/api/relay/healthcheck/live/", get(live))
+        .route("/api/relay/healthcheck/ready/", get(ready))
+        .with_state(state)
+}
+
+/// The endpoints SDKs send to, with the body limit and CORS of ingest.
+fn ingest_routes(body_limit: usize) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/{project_id}/envelope/", post(ingest::envelope))
+        .route("/api/{project_id}/store/", post(ingest::store))
+        .route("/api/store/", post(ingest::store_without_project))
+        .route("/api/{project_id}/security/", post(endpoints::security))
+        .route("/api/{project_id}/csp-report/", post(endpoints::security))
+        .route(
+            "/api/{project_id}/cron/{slug}/{key}/",
+            get(endpoints::cron).post(endpoints::cron),
+        )
+        .route("/api/{project_id}/minidump/", post(endpoints::minidump))
+        .route(
+            "/api/{project_id}/events/{event_id}/attachments/",
+            post(endpoints::attachments),
+        )
+        .route("/api/{project_id}/unreal/{key}/", post(endpoints::unreal))
+        .route("/api/{project_id}/nel/", post(endpoints::nel))
+        .route(
+            "/api/{project_id}/otlp/v1/traces/",
+            post(endpoints::otlp_traces),
+        )
+        .route(
+            "/api/{project_id}/otlp/v1/traces",
+            post(endpoints::otlp_traces),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(ingest::cors))
 }
 
 async fn health() -> &'static str {

@@ -10,7 +10,6 @@ use sentry_eventstore::{
     ConsumerStats, IngestConsumerConfig, Store, bootstrap, run_ingest_consumer,
     run_outcomes_consumer,
 };
-use sentry_relay_core::quota::{MemoryCounter, QuotaCounter, RedisCounter};
 use sentry_snuba::consumer::{SnubaConsumerConfig, SnubaConsumerStats, run_snuba_consumer};
 use sentry_snuba::replacer::{ReplacerStats, run_replacer};
 use sentry_web::{AppState, IngestConfig, router};
@@ -50,25 +49,6 @@ pub(crate) struct RunArgs {
     /// has no authentication: bind it to an internal address.
     #[arg(long, env = "SENTRY_SNUBA_BIND")]
     snuba_bind: Option<SocketAddr>,
-}
-
-/// The quota counter a `--quotas` URL names.
-fn quota_counter(url: &str) -> anyhow::Result<Arc<dyn QuotaCounter>> {
-    if url == "memory://" || url == "memory" {
-        return Ok(Arc::new(MemoryCounter::new()));
-    }
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let prefix = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("prefix="))
-            .unwrap_or("");
-        let counter = RedisCounter::open(base)
-            .with_context(|| format!("connecting to the quota counter at {base}"))?
-            .with_key_prefix(prefix);
-        return Ok(Arc::new(counter));
-    }
-    anyhow::bail!("unsupported --quotas url {url:?}: expected memory:// or redis://HOST:PORT/DB")
 }
 
 /// What a first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -132,7 +112,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     };
     let state = Arc::new(
         AppState::new(store.clone(), broker.clone(), ingest, url.clone())
-            .with_quota_counter(quota_counter(&args.quotas)?)
+            .with_quota_counter(
+                sentry_relay_core::quota::open_counter(&args.quotas)
+                    .with_context(|| format!("opening the quota counter {}", args.quotas))?,
+            )
             .with_event_store(events.clone()),
     );
 
@@ -164,7 +147,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         Arc::new(ReplacerStats::default()),
         shutdown_rx.clone(),
     ));
-    let expiry = tokio::spawn(expire_hourly(events.clone(), shutdown_rx.clone()));
+    let expiry = tokio::spawn(sentry_snuba::store::run_expiry(
+        events.clone(),
+        std::time::Duration::from_secs(3600),
+        shutdown_rx.clone(),
+    ));
     let snuba_api = match args.snuba_bind {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -220,24 +207,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         api.await??;
     }
     Ok(())
-}
-
-/// Removes event-store data past its retention, at start and every hour.
-async fn expire_hourly(
-    events: Arc<dyn sentry_snuba::store::EventStore>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        match events.expire(chrono::Utc::now().timestamp()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "expired event-store data"),
-            Err(e) => tracing::error!(error = %e, "expiring event-store data failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -13,7 +13,8 @@
 //! - [`RateLimits`]: the `X-Sentry-Rate-Limits` and `Retry-After` headers;
 //!   [`CachedRateLimits`] remembers them to refuse quickly.
 //!
-//! Time is always an argument (`now`).
+//! Time is always an argument (`now`). [`open_counter`] picks the counter
+//! from a URL.
 
 mod counter;
 mod envelope;
@@ -38,3 +39,31 @@ pub use rate_limit::{
     CachedRateLimits, RATE_LIMITS_HEADER, REJECT_ALL_SECS, RateLimit, RateLimitScope, RateLimits,
     RetryAfter,
 };
+
+/// The quota counter a URL names: `memory://` ([`MemoryCounter`], this
+/// process only) or, with the feature `redis`,
+/// `redis://HOST:PORT/DB[?prefix=P]` (`RedisCounter`, shared by every
+/// edge; `P` goes before each key). The Redis client connects lazily.
+pub fn open_counter(url: &str) -> Result<std::sync::Arc<dyn QuotaCounter>, QuotaError> {
+    if url == "memory://" || url == "memory" {
+        return Ok(std::sync::Arc::new(MemoryCounter::new()));
+    }
+    #[cfg(feature = "redis")]
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let prefix = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("prefix="))
+            .unwrap_or("");
+        let counter = RedisCounter::open(base)?.with_key_prefix(prefix);
+        return Ok(std::sync::Arc::new(counter));
+    }
+    let expected = if cfg!(feature = "redis") {
+        "memory:// or redis://HOST:PORT/DB"
+    } else {
+        "memory:// (redis:// needs the feature `redis`)"
+    };
+    Err(QuotaError::Backend(
+        format!("unsupported quota counter url {url:?}: expected {expected}").into(),
+    ))
+}

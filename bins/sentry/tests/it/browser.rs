@@ -372,7 +372,7 @@ fn browser_sign_in_triage_and_new_project() {
         );
 
         // The real Python SDK sends to that DSN; the issue shows up.
-        let python = crate::sdk_python::python();
+        let python = crate::sdk_common::python();
         let out = Command::new(python)
             .args([
                 "-c",

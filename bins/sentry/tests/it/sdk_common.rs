@@ -17,7 +17,7 @@
 //! | `fingerprint_default_a`, `_b` | the `error_same` exception with `["{{ default }}", "tenant-a"/"tenant-b"]` | one issue each |
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,79 @@ pub struct Expect {
     /// The file the application frames are in (a suffix of `filename` or
     /// `abs_path`).
     pub file: &'static str,
+}
+
+/// The directory of an SDK's test script (`python`, `node`), under
+/// bins/sentry/tests/sdk (also from the tests of bins/services).
+pub fn sdk_dir(sdk: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sentry/tests/sdk")
+        .join(sdk)
+}
+
+/// The Python that has the SDK: `$SENTRY_TEST_PYTHON`, else the venv of
+/// scripts/install-sdks.sh (`${SDK_DIR:-$HOME/.cache/sentry-rs-sdks}/venv`).
+pub fn python() -> PathBuf {
+    let python = match std::env::var_os("SENTRY_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("SDK_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sentry-rs-sdks")
+            }
+        }
+        .join("venv/bin/python"),
+    };
+    require_installed(&python, "the Python SDK");
+    python
+}
+
+/// The directory of the Node script, with @sentry/node installed.
+pub fn node_dir() -> PathBuf {
+    let dir = sdk_dir("node");
+    require_installed(
+        &dir.join("node_modules/@sentry/node/package.json"),
+        "the JavaScript SDK (@sentry/node)",
+    );
+    dir
+}
+
+/// What `tests/sdk/python/send.py` sends.
+pub fn python_expect() -> Expect {
+    Expect {
+        sdk: "sentry.python",
+        sdk_version: "2.75.0",
+        platform: "python",
+        release: "python-app@1.2.3",
+        environment: "staging",
+        same_title: "ZeroDivisionError: division by zero",
+        other_title: "KeyError: 'sku-42'",
+        chained_types: ["ValueError", "RuntimeError"],
+        chained_title: "RuntimeError: outer",
+        functions: &["checkout", "compute_total", "divide"],
+        message_titles: ["Payment 1234 declined", "Cache warmed"],
+        synthetic_message_stack: false,
+        file: "send.py",
+    }
+}
+
+/// What `tests/sdk/node/send.mjs` sends.
+pub fn node_expect() -> Expect {
+    Expect {
+        sdk: "sentry.javascript.node",
+        sdk_version: "11.12.0",
+        platform: "node",
+        release: "node-app@2.0.1",
+        environment: "staging",
+        same_title: "RangeError: division by zero",
+        other_title: "TypeError: Cannot read properties of undefined (reading 'sku')",
+        chained_types: ["SyntaxError", "Error"],
+        chained_title: "Error: outer",
+        functions: &["checkout", "computeTotal", "divide"],
+        message_titles: ["reportDeclinedPayment", "reportCacheWarmed"],
+        synthetic_message_stack: true,
+        file: "send.mjs",
+    }
 }
 
 /// Runs an SDK script to completion; it prints `{"scenario": "event id"}`.

@@ -5,19 +5,14 @@
 //! Needs `bash scripts/install-sdks.sh` first (`npm ci` there) and `node` on
 //! the PATH.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::sdk_common::{self, Expect, exceptions};
+use crate::sdk_common::{self, exceptions};
 use crate::server::Server;
 
 #[test]
 fn sdk_node_events_issues_and_scope_data() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/node");
-    sdk_common::require_installed(
-        &dir.join("node_modules/@sentry/node/package.json"),
-        "the JavaScript SDK (@sentry/node)",
-    );
+    let dir = sdk_common::node_dir();
     let server = Server::start();
     let ids = sdk_common::run_script(
         Command::new("node")
@@ -26,22 +21,7 @@ fn sdk_node_events_issues_and_scope_data() {
             .current_dir(&dir),
         "send.mjs",
     );
-    let x = Expect {
-        sdk: "sentry.javascript.node",
-        sdk_version: "11.12.0",
-        platform: "node",
-        release: "node-app@2.0.1",
-        environment: "staging",
-        same_title: "RangeError: division by zero",
-        other_title: "TypeError: Cannot read properties of undefined (reading 'sku')",
-        chained_types: ["SyntaxError", "Error"],
-        chained_title: "Error: outer",
-        functions: &["checkout", "computeTotal", "divide"],
-        message_titles: ["reportDeclinedPayment", "reportCacheWarmed"],
-        synthetic_message_stack: true,
-        file: "send.mjs",
-    };
-    let events = sdk_common::check_scenarios(&server, &ids, &x, 0);
+    let events = sdk_common::check_scenarios(&server, &ids, &sdk_common::node_expect(), 0);
 
     // Node specifics: the mechanism, the cause linked by `linkedErrors`, and
     // the custom error class's name as the type.

@@ -5,31 +5,15 @@
 //! `$SENTRY_TEST_PYTHON`, else the venv that script makes
 //! (`${SDK_DIR:-$HOME/.cache/sentry-rs-sdks}/venv`).
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::sdk_common::{self, Expect, entry, exceptions};
+use crate::sdk_common::{self, entry, exceptions};
 use crate::server::Server;
-
-pub fn python() -> PathBuf {
-    let python = match std::env::var_os("SENTRY_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => match std::env::var_os("SDK_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sentry-rs-sdks")
-            }
-        }
-        .join("venv/bin/python"),
-    };
-    sdk_common::require_installed(&python, "the Python SDK");
-    python
-}
 
 #[test]
 fn sdk_python_events_issues_and_scope_data() {
-    let python = python();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python");
+    let python = sdk_common::python();
+    let dir = sdk_common::sdk_dir("python");
     let server = Server::start();
     let ids = sdk_common::run_script(
         Command::new(&python)
@@ -38,22 +22,7 @@ fn sdk_python_events_issues_and_scope_data() {
             .current_dir(&dir),
         "send.py",
     );
-    let x = Expect {
-        sdk: "sentry.python",
-        sdk_version: "2.75.0",
-        platform: "python",
-        release: "python-app@1.2.3",
-        environment: "staging",
-        same_title: "ZeroDivisionError: division by zero",
-        other_title: "KeyError: 'sku-42'",
-        chained_types: ["ValueError", "RuntimeError"],
-        chained_title: "RuntimeError: outer",
-        functions: &["checkout", "compute_total", "divide"],
-        message_titles: ["Payment 1234 declined", "Cache warmed"],
-        synthetic_message_stack: false,
-        file: "send.py",
-    };
-    let events = sdk_common::check_scenarios(&server, &ids, &x, 0);
+    let events = sdk_common::check_scenarios(&server, &ids, &sdk_common::python_expect(), 0);
 
     // Python specifics: the mechanism of a captured exception, the cause's
     // value, and the frames of the chained exception.
@@ -85,8 +54,8 @@ fn sdk_python_events_issues_and_scope_data() {
 /// client report, and the stats endpoint counts them as `client_discard`.
 #[test]
 fn sdk_python_client_reports_become_outcomes() {
-    let python = python();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python");
+    let python = sdk_common::python();
+    let dir = sdk_common::sdk_dir("python");
     let server = Server::start();
     let out = Command::new(&python)
         .arg(dir.join("send.py"))

@@ -58,6 +58,25 @@ impl Server {
         server
     }
 
+    /// A client of a server started elsewhere: `url` serves the API, `dsn`
+    /// takes events, `token` is an admin token.
+    #[allow(dead_code)]
+    pub fn attach(url: &str, dsn: &str, token: &str) -> Server {
+        Server {
+            child: None,
+            _tmp: None,
+            data_dir: PathBuf::new(),
+            url: url.trim_end_matches('/').to_owned(),
+            dsn: dsn.to_owned(),
+            token: token.to_owned(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        }
+    }
+
     /// Starts a server on a given data dir and port.
     pub fn start_in(dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
         Server::start_with(dir, port, &[], env)
@@ -86,7 +105,12 @@ impl Server {
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentry"));
+        // `option_env!`: this file is also a module of the tests of
+        // bins/services, which attach to servers they start themselves.
+        let Some(bin) = option_env!("CARGO_BIN_EXE_sentry") else {
+            panic!("only the tests of bins/sentry start the sentry binary");
+        };
+        let mut cmd = Command::new(bin);
         cmd.args(["run", "--data-dir"])
             .arg(dir)
             .args(["--bind", &format!("127.0.0.1:{port}")])

@@ -1,0 +1,75 @@
+//! The real SDK traffic of the all-in-one tests, sent to `relay`, comes out
+//! of `web` as the same issues and events.
+
+use std::process::Command;
+
+use crate::cluster::Cluster;
+use crate::sdk_common;
+
+#[test]
+fn python_sdk_through_every_service() {
+    let _shared = crate::faults::SHARED_SERVERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = sdk_common::sdk_dir("python");
+    let ids = sdk_common::run_script(
+        Command::new(sdk_common::python())
+            .arg(dir.join("send.py"))
+            .arg(&cluster.web.dsn)
+            .current_dir(&dir),
+        "send.py",
+    );
+    sdk_common::check_scenarios(&cluster.web, &ids, &sdk_common::python_expect(), 0);
+
+    // What each service counted on the way.
+    let scenarios = sdk_common::SCENARIOS.len() as f64;
+    let stored = cluster.metric("relay", "sentry_envelopes_total", &["result=\"stored\""]);
+    assert!(stored >= scenarios, "relay stored {stored}");
+    let saved = cluster.metric(
+        "ingest-consumer",
+        "sentry_ingest_events_total",
+        &["result=\"saved\""],
+    );
+    assert_eq!(saved, scenarios);
+    let rows = cluster.wait_metric("snuba-consumer", "sentry_snuba_rows_total", &[], scenarios);
+    assert!(rows >= scenarios, "snuba-consumer wrote {rows} rows");
+    // Discover reads ClickHouse: every event is there, once.
+    let found = cluster
+        .web
+        .get_json("/api/0/organizations/sentry/events/?field=count()&statsPeriod=24h");
+    assert_eq!(
+        found["data"][0]["count()"],
+        sdk_common::SCENARIOS.len(),
+        "{found:#}"
+    );
+    let lag = cluster.metric(
+        "ingest-consumer",
+        "sentry_consumer_lag",
+        &["topic=\"ingest-events\""],
+    );
+    assert_eq!(lag, 0.0);
+    let rss = cluster.metric("relay", "process_resident_memory_bytes", &[]);
+    assert!(rss > 1e6, "relay RSS {rss}");
+}
+
+#[test]
+fn node_sdk_through_every_service() {
+    let _shared = crate::faults::SHARED_SERVERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = sdk_common::node_dir();
+    let ids = sdk_common::run_script(
+        Command::new("node")
+            .arg(dir.join("send.mjs"))
+            .arg(&cluster.web.dsn)
+            .current_dir(&dir),
+        "send.mjs",
+    );
+    sdk_common::check_scenarios(&cluster.web, &ids, &sdk_common::node_expect(), 0);
+}

@@ -1,0 +1,246 @@
+//! Faults under load, each with a count of what relay accepted against what
+//! is stored: a consumer killed with SIGKILL mid-stream and started again,
+//! ClickHouse stopped for 30 s, the broker restarted. No accepted event may
+//! be lost, and none may be stored twice.
+//!
+//! The load is envelopes POSTed to relay from a thread, each with its own
+//! event id; "accepted" means relay answered 200. Stored means: the event
+//! is readable through web (metadata and nodestore in PostgreSQL), counted
+//! once in its issue, and present once in ClickHouse (after merging, as
+//! `FINAL` reads it; row versions written again before a merge are
+//! reported).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cluster::Cluster;
+
+/// Tests that stop a shared server (ClickHouse, the broker) take this for
+/// writing; the others for reading.
+pub static SHARED_SERVERS: RwLock<()> = RwLock::new(());
+
+/// Messages the load cycles through: that many issues.
+const ISSUES: usize = 5;
+
+/// Sends events to relay until stopped or `total` were accepted.
+struct Load {
+    accepted: Arc<Mutex<Vec<String>>>,
+    refused: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts sending to the cluster's DSN, at most `per_second` events a
+    /// second (0: as fast as relay answers).
+    fn start(cluster: &Cluster, total: usize, per_second: u32) -> Load {
+        let dsn = cluster.web.dsn.clone();
+        let (scheme_key, rest) = dsn.split_once('@').unwrap();
+        let key = scheme_key.rsplit('/').next().unwrap().to_owned();
+        let (host, project) = rest.rsplit_once('/').unwrap();
+        let url = format!("http://{host}/api/{project}/envelope/");
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (accepted, refused, stop) = (accepted.clone(), refused.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .into();
+                let auth = format!(
+                    "Sentry sentry_version=7, sentry_key={key}, sentry_client=fault-load/1.0"
+                );
+                let started = Instant::now();
+                let mut sent = 0u32;
+                while !stop.load(Ordering::Relaxed) && accepted.lock().unwrap().len() < total {
+                    if per_second > 0 {
+                        let due = started
+                            + Duration::from_secs_f64(f64::from(sent) / f64::from(per_second));
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    sent += 1;
+                    let id = uuid_like(sent);
+                    let body = format!(
+                        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{{\"event_id\":\"{id}\",\"level\":\"error\",\"platform\":\"other\",\"message\":\"fault load {}\",\"tags\":{{\"n\":\"{sent}\"}}}}\n",
+                        sent as usize % ISSUES
+                    );
+                    match agent
+                        .post(&url)
+                        .header("X-Sentry-Auth", &auth)
+                        .header("Content-Type", "application/x-sentry-envelope")
+                        .send(body)
+                    {
+                        Ok(r) if r.status() == 200 => accepted.lock().unwrap().push(id),
+                        _ => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+            })
+        };
+        Load {
+            accepted,
+            refused,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted_count(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+
+    /// Waits until `n` events were accepted (or 120 s passed).
+    fn wait_accepted(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.accepted_count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} accepted",
+                self.accepted_count()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the sender to finish; the accepted event ids.
+    fn finish(mut self) -> (Vec<String>, usize) {
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        let accepted = self.accepted.lock().unwrap().clone();
+        (accepted, self.refused.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A distinct 32-hex-digit event id per test run and sequence number.
+fn uuid_like(n: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    format!("{:016x}{:08x}{:08x}", nanos, std::process::id(), n)
+}
+
+/// Checks that every accepted event is stored once, and nothing else;
+/// prints the counts.
+fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: usize) {
+    let want: BTreeSet<String> = accepted.iter().cloned().collect();
+    assert_eq!(want.len(), accepted.len(), "an id was accepted twice");
+    let n = accepted.len() as u64;
+
+    // PostgreSQL: the issues count each event once...
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let counted = loop {
+        let issues = cluster.web.issues("");
+        let counted: u64 = issues
+            .iter()
+            .map(|i| i["count"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        if counted >= n || Instant::now() >= deadline {
+            break counted;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // ... and every event is readable.
+    let mut missing = Vec::new();
+    for id in accepted {
+        let r = cluster
+            .web
+            .get(&format!("/api/0/projects/sentry/internal/events/{id}/"));
+        if r.status != 200 {
+            missing.push(id.clone());
+        }
+    }
+
+    // ClickHouse: once each after merging; row versions before merging.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (rows, merged) = loop {
+        let rows = cluster.clickhouse("SELECT count() FROM errors_local");
+        let ids = cluster.clickhouse("SELECT event_id FROM errors_local FINAL");
+        let merged: Vec<String> = ids
+            .lines()
+            .map(|l| l.replace('-', "").to_ascii_lowercase())
+            .collect();
+        if merged.len() as u64 >= n || Instant::now() >= deadline {
+            break (rows.trim().parse::<u64>().unwrap(), merged);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let merged_set: BTreeSet<String> = merged.iter().cloned().collect();
+    eprintln!(
+        "fault {fault}: accepted {n} (refused {refused}); PostgreSQL: {counted} counted in issues, \
+         {} not readable; ClickHouse: {} events after merge, {rows} row versions before",
+        missing.len(),
+        merged.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{fault}: lost {} events: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(counted, n, "{fault}: issue counts");
+    assert_eq!(
+        merged.len(),
+        merged_set.len(),
+        "{fault}: an event twice in ClickHouse"
+    );
+    assert_eq!(merged_set, want, "{fault}: ClickHouse holds other events");
+}
+
+/// SIGKILL a consumer mid-stream, start a new one.
+fn kill_and_restart(service: &'static str) {
+    let _shared = SHARED_SERVERS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let load = Load::start(&cluster, 3000, 0);
+    load.wait_accepted(1000);
+    cluster.kill9(service);
+    load.wait_accepted(2000);
+    cluster.spawn(service, None);
+    cluster.wait_ready(service);
+    let (accepted, refused) = load.finish();
+    check_stored(&cluster, &format!("kill -9 {service}"), &accepted, refused);
+}
+
+#[test]
+fn kill_9_ingest_consumer_mid_stream() {
+    kill_and_restart("ingest-consumer");
+}
+
+#[test]
+fn kill_9_snuba_consumer_mid_stream() {
+    kill_and_restart("snuba-consumer");
+}
+
+#[test]
+fn clickhouse_stopped_for_30_seconds_under_load() {
+    let _exclusive = SHARED_SERVERS.write().unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let load = Load::start(&cluster, 4000, 100);
+    load.wait_accepted(300);
+    crate::cluster::services_sh(&["stop", "clickhouse"]);
+    std::thread::sleep(Duration::from_secs(30));
+    crate::cluster::services_sh(&["start", "clickhouse"]);
+    let (accepted, refused) = load.finish();
+    check_stored(&cluster, "ClickHouse down 30 s", &accepted, refused);
+}
