@@ -1,7 +1,9 @@
 //! `sentry createuser`: adds a user who can sign in to the web UI.
 //!
 //! It writes to the same database as a running `sentry run` (SQLite in WAL
-//! mode lets both do so), so it works while the server runs.
+//! mode lets both do so), so it works while the server runs. With
+//! `--database postgres://...` it adds the user to the metadata database of
+//! the scaled deployment instead.
 
 use std::path::PathBuf;
 
@@ -15,6 +17,10 @@ pub(crate) struct CreateUserArgs {
     /// The data directory of the server (where `sentry.db` is).
     #[arg(long, default_value = "./sentry-data", env = "SENTRY_DATA_DIR")]
     data_dir: PathBuf,
+    /// The metadata database of the scaled deployment
+    /// (`postgres://USER@HOST:PORT/DB`), instead of `DATA_DIR/sentry.db`.
+    #[arg(long, env = "SENTRY_METADATA_URL")]
+    database: Option<String>,
     /// The user's email address; it is also their login name.
     #[arg(long)]
     email: String,
@@ -56,10 +62,16 @@ async fn create(args: CreateUserArgs) -> anyhow::Result<()> {
         .map(hash_password)
         .transpose()
         .context("--password")?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let path = std::fs::canonicalize(&args.data_dir)?.join("sentry.db");
-    let store = sentry_eventstore::open(&format!("sqlite://{}", path.display()))
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            let path = std::fs::canonicalize(&args.data_dir)?.join("sentry.db");
+            format!("sqlite://{}", path.display())
+        }
+    };
+    let store = sentry_eventstore::open(&url)
         .await
         .context("opening the database")?;
     let user = match store.user_by_login(&email).await? {

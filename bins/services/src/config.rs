@@ -51,6 +51,10 @@ pub struct Config {
     /// Threads that process one ingest batch (default: one per core).
     /// `SENTRY_PROCESSING_THREADS`.
     pub processing_threads: Option<usize>,
+    /// Take the client's IP from `X-Forwarded-For` (relay and web behind a
+    /// load balancer that sets it). `SENTRY_TRUST_FORWARDED_FOR`
+    /// (`true`/`false`).
+    pub trust_forwarded_for: bool,
 }
 
 /// How log lines are written.
@@ -77,6 +81,7 @@ impl Default for Config {
             max_backlog: 100_000,
             batch_size: 1000,
             processing_threads: None,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -134,6 +139,9 @@ impl Config {
         if let Some(v) = var("SENTRY_PROCESSING_THREADS") {
             config.processing_threads = Some(parse("SENTRY_PROCESSING_THREADS", &v)?);
         }
+        if let Some(v) = var("SENTRY_TRUST_FORWARDED_FOR") {
+            config.trust_forwarded_for = parse("SENTRY_TRUST_FORWARDED_FOR", &v)?;
+        }
         anyhow::ensure!(config.batch_size > 0, "batch_size must be at least 1");
         Ok(config)
     }
@@ -172,6 +180,7 @@ mod tests {
             "SENTRY_METADATA_URL" => Some("postgres://other/s".to_owned()),
             "SENTRY_BIND" => Some("127.0.0.1:3000".to_owned()),
             "SENTRY_QUOTAS_URL" => Some(String::new()),
+            "SENTRY_TRUST_FORWARDED_FOR" => Some("true".to_owned()),
             _ => None,
         };
         let config = Config::load(Some(&path), env).unwrap();
@@ -182,6 +191,7 @@ mod tests {
         assert_eq!(config.bind, Some("127.0.0.1:3000".parse().unwrap()));
         // An empty variable does not override.
         assert_eq!(config.quotas, "memory://");
+        assert!(config.trust_forwarded_for);
     }
 
     #[test]

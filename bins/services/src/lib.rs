@@ -11,7 +11,7 @@
 //! | `snuba-consumer` | `events` | event-store rows; `snuba-commit-log`, `event-replacements` |
 //! | `snuba-replacer` | `event-replacements` | event-store changes |
 //! | `snuba-api` | SnQL over HTTP | |
-//! | `web` | API, pages; metadata and event store | `event-replacements` |
+//! | `web` | API, pages; metadata and event store | `events` (replacements, passed on by snuba-consumer) |
 //! | `worker` | `outcomes` | outcome counts; event-store retention |
 //!
 //! Each reads one TOML file (`--config`, see [`Config`]) with `SENTRY_*`
@@ -338,6 +338,7 @@ fn init_logs(format: LogFormat) {
         .unwrap_or_else(|_| "info,sqlx=warn,rdkafka=warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

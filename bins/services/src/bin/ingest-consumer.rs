@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sentry_eventstore::{
-    ConfigCache, ConsumerStats, INGEST_CONSUMER_GROUP, IngestConsumerConfig, run_ingest_consumer,
-};
+use sentry_eventstore::{ConfigCache, ConsumerStats, IngestConsumerConfig, run_ingest_consumer};
 use sentry_services::Service;
 use sentry_stream::topics;
 
@@ -54,7 +52,6 @@ async fn run(service: Service) -> anyhow::Result<()> {
         &s.dropped
     });
     ops.lag(broker.clone(), &config.group, topics::INGEST_EVENTS);
-    ops.lag(broker.clone(), INGEST_CONSUMER_GROUP, topics::INGEST_EVENTS);
     service
         .supervise("ingest consumer", || {
             run_ingest_consumer(

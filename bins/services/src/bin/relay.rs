@@ -26,6 +26,7 @@ async fn run(service: Service) -> anyhow::Result<()> {
         .with_context(|| format!("opening the quota counter {}", service.config.quotas))?;
     let ingest = IngestConfig {
         max_backlog: service.config.max_backlog,
+        trust_forwarded_for: service.config.trust_forwarded_for,
         // The broker answers the backlog over the network: once a second.
         backlog_check_interval: Duration::from_secs(1),
         ..IngestConfig::default()

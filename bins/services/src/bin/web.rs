@@ -48,6 +48,7 @@ async fn run(service: Service) -> anyhow::Result<()> {
     }
     let ingest = IngestConfig {
         max_backlog: service.config.max_backlog,
+        trust_forwarded_for: service.config.trust_forwarded_for,
         backlog_check_interval: Duration::from_secs(1),
         ..IngestConfig::default()
     };

@@ -274,6 +274,32 @@ impl Cluster {
         self.killed.push(process);
     }
 
+    /// Stops the first process of `service` with SIGTERM and waits up to
+    /// 30 s for it to finish its work and exit; its exit status.
+    pub fn terminate(&mut self, service: &str) -> std::process::ExitStatus {
+        let i = self
+            .processes
+            .iter()
+            .position(|p| p.name == service)
+            .unwrap_or_else(|| panic!("no {service} running"));
+        let mut process = self.processes.remove(i);
+        let pid = process.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = process.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service} did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.killed.push(process);
+        status
+    }
+
     /// Runs `sql` in the cluster's ClickHouse database; the answer's text.
     pub fn clickhouse(&self, sql: &str) -> String {
         let url = format!("{}?database={}", self.backends.clickhouse, self.namespace);

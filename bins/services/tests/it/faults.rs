@@ -50,7 +50,9 @@ impl Load {
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(10)))
+                    // Long enough to see relay's own answer while the
+                    // broker is away (it waits up to 30 s for an ack).
+                    .timeout_global(Some(Duration::from_secs(60)))
                     .build()
                     .into();
                 let auth = format!(
@@ -157,9 +159,29 @@ fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: us
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    // ... and every event is readable.
-    let mut missing = Vec::new();
-    for id in accepted {
+    // ... every event is listed in its issue (one page of 100 at a time)...
+    let mut listed = BTreeSet::new();
+    for issue in cluster.web.issues("") {
+        let mut cursor = 0;
+        loop {
+            let page = cluster.web.get_json(&format!(
+                "/api/0/organizations/sentry/issues/{}/events/?per_page=100&cursor=0:{cursor}:0",
+                issue["id"].as_str().unwrap()
+            ));
+            let page = page.as_array().unwrap();
+            listed.extend(
+                page.iter()
+                    .map(|e| e["eventID"].as_str().unwrap().to_owned()),
+            );
+            if page.len() < 100 {
+                break;
+            }
+            cursor += 100;
+        }
+    }
+    let mut missing: Vec<String> = want.difference(&listed).cloned().collect();
+    // ... and readable whole (the nodestore), checked on every 20th.
+    for id in accepted.iter().step_by(20) {
         let r = cluster
             .web
             .get(&format!("/api/0/projects/sentry/internal/events/{id}/"));
@@ -185,7 +207,8 @@ fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: us
     let merged_set: BTreeSet<String> = merged.iter().cloned().collect();
     eprintln!(
         "fault {fault}: accepted {n} (refused {refused}); PostgreSQL: {counted} counted in issues, \
-         {} not readable; ClickHouse: {} events after merge, {rows} row versions before",
+         {} listed, {} missing; ClickHouse: {} events after merge, {rows} row versions before",
+        listed.len(),
         missing.len(),
         merged.len()
     );
@@ -196,6 +219,7 @@ fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: us
         &missing[..missing.len().min(5)]
     );
     assert_eq!(counted, n, "{fault}: issue counts");
+    assert_eq!(listed, want, "{fault}: the events listed in the issues");
     assert_eq!(
         merged.len(),
         merged_set.len(),
@@ -204,30 +228,57 @@ fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: us
     assert_eq!(merged_set, want, "{fault}: ClickHouse holds other events");
 }
 
-/// SIGKILL a consumer mid-stream, start a new one.
-fn kill_and_restart(service: &'static str) {
+/// SIGKILL (or SIGTERM, `graceful`) a consumer mid-stream, start a new one.
+fn kill_and_restart(service: &'static str, graceful: bool) {
     let _shared = SHARED_SERVERS.read().unwrap_or_else(|e| e.into_inner());
     let Some(mut cluster) = Cluster::start() else {
         return;
     };
-    let load = Load::start(&cluster, 3000, 0);
+    let load = Load::start(&cluster, 1500, 0);
+    load.wait_accepted(500);
+    let topic = if service == "ingest-consumer" {
+        "ingest-events"
+    } else {
+        "events"
+    };
+    let lag = cluster.metric(
+        service,
+        "sentry_consumer_lag",
+        &[&format!("topic=\"{topic}\"")],
+    );
+    if graceful {
+        let status = cluster.terminate(service);
+        assert!(
+            status.success(),
+            "{service} exited with {status} on SIGTERM"
+        );
+    } else {
+        cluster.kill9(service);
+    }
+    eprintln!(
+        "stopped {service} (graceful: {graceful}) with {lag} records of {topic} not committed"
+    );
     load.wait_accepted(1000);
-    cluster.kill9(service);
-    load.wait_accepted(2000);
     cluster.spawn(service, None);
     cluster.wait_ready(service);
     let (accepted, refused) = load.finish();
-    check_stored(&cluster, &format!("kill -9 {service}"), &accepted, refused);
+    let fault = if graceful { "SIGTERM" } else { "kill -9" };
+    check_stored(&cluster, &format!("{fault} {service}"), &accepted, refused);
 }
 
 #[test]
 fn kill_9_ingest_consumer_mid_stream() {
-    kill_and_restart("ingest-consumer");
+    kill_and_restart("ingest-consumer", false);
+}
+
+#[test]
+fn sigterm_ingest_consumer_finishes_and_exits_cleanly() {
+    kill_and_restart("ingest-consumer", true);
 }
 
 #[test]
 fn kill_9_snuba_consumer_mid_stream() {
-    kill_and_restart("snuba-consumer");
+    kill_and_restart("snuba-consumer", false);
 }
 
 #[test]
@@ -236,11 +287,32 @@ fn clickhouse_stopped_for_30_seconds_under_load() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let load = Load::start(&cluster, 4000, 100);
-    load.wait_accepted(300);
+    let load = Load::start(&cluster, 2000, 50);
+    load.wait_accepted(200);
     crate::cluster::services_sh(&["stop", "clickhouse"]);
     std::thread::sleep(Duration::from_secs(30));
     crate::cluster::services_sh(&["start", "clickhouse"]);
     let (accepted, refused) = load.finish();
     check_stored(&cluster, "ClickHouse down 30 s", &accepted, refused);
+}
+
+#[test]
+fn broker_restarted_under_load() {
+    let _exclusive = SHARED_SERVERS.write().unwrap_or_else(|e| e.into_inner());
+    if std::env::var("SENTRY_TEST_KAFKA_STORAGE").is_ok_and(|s| s == "memory") {
+        eprintln!(
+            "skipped: the test broker keeps its data in memory (SENTRY_TEST_KAFKA_STORAGE=memory)"
+        );
+        return;
+    }
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let load = Load::start(&cluster, 1500, 50);
+    load.wait_accepted(300);
+    crate::cluster::services_sh(&["stop", "kafka"]);
+    std::thread::sleep(Duration::from_secs(5));
+    crate::cluster::services_sh(&["start", "kafka"]);
+    let (accepted, refused) = load.finish();
+    check_stored(&cluster, "broker restarted", &accepted, refused);
 }
