@@ -12,7 +12,24 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{Server, free_port};
+use crate::server::Server;
+
+/// A port to listen on, below Linux's ephemeral range (32768 and up), where
+/// an outgoing connection (of this test or of a service) could take a port
+/// between our check and the service's bind. Each test process walks its
+/// own stretch.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 500) * 24;
+    loop {
+        let n = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + u16::try_from(n).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
 
 /// The admin token of every cluster.
 pub const TOKEN: &str = "5e2f0c4b8a7d4e1f9c3b6a2d8e7f1c4b5e2f0c4b8a7d4e1f9c3b6a2d8e7f1c4b";
