@@ -33,7 +33,8 @@ bash scripts/install-browser.sh
 step "backing services for the tests (Redis, ClickHouse, PostgreSQL and Kafka on 127.0.0.1, see scripts/services.sh)"
 # Stop at exit only what this run started; a developer's running services stay.
 started=()
-for service in redis clickhouse postgres kafka; do
+# (The broker keeps its log through the s3 service, which it starts.)
+for service in redis clickhouse postgres kafka s3; do
     bash scripts/services.sh status "$service" >/dev/null || started+=("$service")
 done
 if ((${#started[@]} > 0)); then

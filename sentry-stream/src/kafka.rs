@@ -584,7 +584,10 @@ impl Broker for KafkaBroker {
                 "heartbeat.interval.ms",
                 (millis(inner.config.session_timeout) / 4).to_string(),
             )
-            .set("fetch.wait.max.ms", "100")
+            // Long enough for a broker that reads its log from object storage
+            // to answer a fetch with data (Kafka answers as soon as data is
+            // there, so this is not added latency).
+            .set("fetch.wait.max.ms", "500")
             .set(
                 "fetch.message.max.bytes",
                 inner.config.max_record_bytes.to_string(),
