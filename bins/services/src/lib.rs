@@ -240,8 +240,13 @@ impl Service {
     }
 }
 
+/// How long a service keeps trying to open a database at start before it
+/// gives up (and its supervisor, systemd or Kubernetes, starts it again).
+const OPEN_PATIENCE: Duration = Duration::from_secs(120);
+
 /// Opens a backend, retrying while it does not answer yet (services and
-/// their databases start in any order) until shutdown.
+/// their databases start in any order), until it opens, shutdown, or
+/// [`OPEN_PATIENCE`] passed (a wrong URL fails that way too, with its error).
 async fn retry<T, E, F, Fut>(
     what: &str,
     shutdown: &watch::Receiver<bool>,
@@ -252,15 +257,16 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
+    let deadline = tokio::time::Instant::now() + OPEN_PATIENCE;
     let mut pause = Duration::from_millis(250);
     loop {
         match open().await {
             Ok(value) => return Ok(value),
             Err(e) => {
-                tracing::warn!(what, error = %e, "not reachable yet; retrying");
-                if *shutdown.borrow() {
+                if *shutdown.borrow() || tokio::time::Instant::now() >= deadline {
                     anyhow::bail!("opening {what}: {e}");
                 }
+                tracing::warn!(what, error = %e, "not reachable yet; retrying");
             }
         }
         let mut stop = shutdown.clone();
