@@ -73,3 +73,14 @@ fn node_sdk_through_every_service() {
     );
     sdk_common::check_scenarios(&cluster.web, &ids, &sdk_common::node_expect(), 0);
 }
+
+#[test]
+fn sentry_cli_through_every_service() {
+    let _shared = crate::faults::SHARED_SERVERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    sdk_common::sentry_cli_scenario(&cluster.web);
+}
