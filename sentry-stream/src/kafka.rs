@@ -197,6 +197,9 @@ impl KafkaBroker {
     pub fn new(config: KafkaConfig) -> Result<Self, StreamError> {
         let mut producer = config.client();
         producer
+            // Topics are made by `ensure_topic` with our partition count,
+            // never by the broker's defaults when metadata is asked for.
+            .set("allow.auto.create.topics", "false")
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("message.max.bytes", config.max_record_bytes.to_string())
@@ -401,19 +404,44 @@ impl KafkaProducer {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => return Err(kafka_error(format!("producing to {topic}"), e)),
+                Err((e, _)) => {
+                    let size = key.map_or(0, Bytes::len) + payload.len();
+                    return Err(produce_error(
+                        topic,
+                        e,
+                        size,
+                        self.inner.config.max_record_bytes,
+                    ));
+                }
             }
         }
+    }
+}
+
+/// A produce error; the broker's "too large" becomes
+/// [`StreamError::RecordTooLarge`], which callers answer with 413 rather
+/// than a retryable error.
+fn produce_error(topic: &str, error: KafkaError, size: usize, limit: u32) -> StreamError {
+    match error {
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize,
+        ) => StreamError::RecordTooLarge {
+            size: size as u64,
+            limit: u64::from(limit),
+        },
+        e => kafka_error(format!("producing to {topic}"), e),
     }
 }
 
 async fn acknowledged(
     topic: &str,
     delivery: rdkafka::producer::DeliveryFuture,
+    size: usize,
+    limit: u32,
 ) -> Result<Position, StreamError> {
     match delivery.await {
         Ok(Ok(delivery)) => Ok(position(delivery.partition, delivery.offset)),
-        Ok(Err((e, _))) => Err(kafka_error(format!("producing to {topic}"), e)),
+        Ok(Err((e, _))) => Err(produce_error(topic, e, size, limit)),
         Err(_) => Err(StreamError::Closed("the Kafka producer shut down".into())),
     }
 }
@@ -430,7 +458,8 @@ impl Producer for KafkaProducer {
         let full = self.prepare(topic, &record).await?;
         let [(key, payload)] = record;
         let delivery = self.enqueue(&full, key.as_ref(), &payload).await?;
-        acknowledged(&full, delivery).await
+        let size = key.as_ref().map_or(0, Bytes::len) + payload.len();
+        acknowledged(&full, delivery, size, self.inner.config.max_record_bytes).await
     }
 
     async fn produce_many(
@@ -443,11 +472,13 @@ impl Producer for KafkaProducer {
         // then the acknowledgements are awaited in order.
         let mut deliveries = Vec::with_capacity(records.len());
         for (key, payload) in &records {
-            deliveries.push(self.enqueue(&full, key.as_ref(), payload).await?);
+            let size = key.as_ref().map_or(0, Bytes::len) + payload.len();
+            deliveries.push((self.enqueue(&full, key.as_ref(), payload).await?, size));
         }
+        let limit = self.inner.config.max_record_bytes;
         let mut positions = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            positions.push(acknowledged(&full, delivery).await?);
+        for (delivery, size) in deliveries {
+            positions.push(acknowledged(&full, delivery, size, limit).await?);
         }
         Ok(positions)
     }
@@ -478,16 +509,19 @@ impl KafkaConsumer {
         }
     }
 
-    /// The next record if one is already here, without waiting.
-    async fn try_next(&mut self) -> Result<Option<Record>, StreamError> {
+    /// The next record if one is already here, without waiting: the
+    /// receive is polled once, synchronously, so no await point lies between
+    /// taking a record from librdkafka and handing it to the caller.
+    fn try_next(&mut self) -> Result<Option<Record>, StreamError> {
         if let Some(record) = self.pending.pop_front() {
             return Ok(Some(record));
         }
-        // A zero timeout still polls the receive once.
-        match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
-            Ok(Ok(message)) => Ok(Some(self.record(&message))),
-            Ok(Err(e)) => Err(kafka_error("reading from Kafka", e)),
-            Err(_) => Ok(None),
+        let mut receive = std::pin::pin!(self.consumer.recv());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match receive.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(message)) => Ok(Some(self.record(&message))),
+            std::task::Poll::Ready(Err(e)) => Err(kafka_error("reading from Kafka", e)),
+            std::task::Poll::Pending => Ok(None),
         }
     }
 }
@@ -515,9 +549,15 @@ impl Consumer for KafkaConsumer {
             }
         }
         while records.len() < max_records {
-            match self.try_next().await? {
-                Some(record) => records.push(record),
-                None => break,
+            match self.try_next() {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => break,
+                // Hand over what was read; a lasting error shows again at
+                // the next poll.
+                Err(e) => {
+                    tracing::warn!(error = %e, "Kafka reported an error while reading");
+                    break;
+                }
             }
         }
         Ok(records)

@@ -433,12 +433,19 @@ pub(crate) async fn ingest_envelope(
         .producer
         .produce(topics::INGEST_EVENTS, Some(key), message.encode())
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not write to the stream");
-            IngestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not store the envelope",
-            )
+        .map_err(|e| match e {
+            // Too large for the stream: sending it again will not help.
+            sentry_stream::StreamError::RecordTooLarge { size, limit } => IngestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("envelope of {size} bytes is larger than the stream takes ({limit})"),
+            ),
+            e => {
+                tracing::error!(error = %e, "could not write to the stream");
+                IngestError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not store the envelope",
+                )
+            }
         })?;
     state
         .counters

@@ -128,7 +128,7 @@ pub struct AppState {
     pub events: Option<Arc<dyn EventStore>>,
     /// The last backlog measured and when, for
     /// [`IngestConfig::backlog_check_interval`].
-    pub backlog: Mutex<Option<(std::time::Instant, u64)>>,
+    pub backlog: Mutex<Option<(std::time::Instant, Result<u64, String>)>>,
     /// Counts since start, for metrics.
     pub counters: IngestCounters,
 }
@@ -186,18 +186,26 @@ impl AppState {
     pub async fn backlog(&self) -> Result<u64, StreamError> {
         let interval = self.ingest.backlog_check_interval;
         if !interval.is_zero() {
-            let last = *self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, lag)) = last.filter(|(at, _)| at.elapsed() < interval) {
-                return Ok(lag);
+            let last = self
+                .backlog
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some((_, answer)) = last.filter(|(at, _)| at.elapsed() < interval) {
+                // A failure is remembered too: while the broker is away,
+                // requests do not each wait for it.
+                return answer.map_err(StreamError::Closed);
             }
         }
-        let lag = self
+        let answer = self
             .broker
             .lag(&self.ingest.consumer_group, topics::INGEST_EVENTS)
-            .await?;
-        *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((std::time::Instant::now(), lag));
-        Ok(lag)
+            .await;
+        *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) = Some((
+            std::time::Instant::now(),
+            answer.as_ref().map(|lag| *lag).map_err(ToString::to_string),
+        ));
+        answer
     }
 
     /// Serves search, stats, tags and Discover from `events`.

@@ -222,10 +222,17 @@ impl Service {
         Fut: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
-        let mut pause = Duration::from_millis(500);
+        const FIRST_PAUSE: Duration = Duration::from_millis(500);
+        let mut pause = FIRST_PAUSE;
         self.ops.started();
         loop {
-            match run().await {
+            let started = tokio::time::Instant::now();
+            let result = run().await;
+            // A loop that ran a while before failing starts the pauses over.
+            if started.elapsed() > Duration::from_secs(60) {
+                pause = FIRST_PAUSE;
+            }
+            match result {
                 Ok(()) if *self.shutdown.borrow() => return,
                 Ok(()) => tracing::warn!(what, "stopped without a shutdown; starting again"),
                 Err(e) => tracing::error!(what, error = %e, "failed; starting again"),

@@ -4,8 +4,10 @@
 //!
 //! Each cluster has a namespace of its own: a new PostgreSQL database, a
 //! new ClickHouse database, a topic and group prefix on the broker and a key
-//! prefix in Redis, all removed (but the topics) when it is dropped. The
-//! services' logs go to files that are printed when a test fails.
+//! prefix in Redis. The databases are dropped with the cluster when its test
+//! passed (kept for a look when it failed); topics and Redis keys stay (the
+//! quota keys expire). The services' logs go to files that are printed when
+//! a test fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 //! reported).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,7 +28,9 @@ const ISSUES: usize = 5;
 /// Sends events to relay until stopped or `total` were accepted.
 struct Load {
     accepted: Arc<Mutex<Vec<String>>>,
-    refused: Arc<AtomicUsize>,
+    /// Ids relay did not answer 200 for: it may still have stored them
+    /// (an answer lost while the broker was away), so they may appear.
+    refused: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -43,7 +45,7 @@ impl Load {
         let (host, project) = rest.rsplit_once('/').unwrap();
         let url = format!("http://{host}/api/{project}/envelope/");
         let accepted = Arc::new(Mutex::new(Vec::new()));
-        let refused = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (accepted, refused, stop) = (accepted.clone(), refused.clone(), stop.clone());
@@ -82,7 +84,7 @@ impl Load {
                     {
                         Ok(r) if r.status() == 200 => accepted.lock().unwrap().push(id),
                         _ => {
-                            refused.fetch_add(1, Ordering::Relaxed);
+                            refused.lock().unwrap().push(id);
                             std::thread::sleep(Duration::from_millis(20));
                         }
                     }
@@ -114,13 +116,14 @@ impl Load {
         }
     }
 
-    /// Waits for the sender to finish; the accepted event ids.
-    fn finish(mut self) -> (Vec<String>, usize) {
+    /// Waits for the sender to finish; the accepted and the refused ids.
+    fn finish(mut self) -> (Vec<String>, Vec<String>) {
         if let Some(thread) = self.thread.take() {
             thread.join().unwrap();
         }
         let accepted = self.accepted.lock().unwrap().clone();
-        (accepted, self.refused.load(Ordering::Relaxed))
+        let refused = self.refused.lock().unwrap().clone();
+        (accepted, refused)
     }
 }
 
@@ -141,7 +144,9 @@ fn uuid_like(n: u32) -> String {
 
 /// Checks that every accepted event is stored once, and nothing else;
 /// prints the counts.
-fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: usize) {
+fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: &[String]) {
+    let maybe: BTreeSet<String> = refused.iter().cloned().collect();
+    let refused = refused.len();
     let want: BTreeSet<String> = accepted.iter().cloned().collect();
     assert_eq!(want.len(), accepted.len(), "an id was accepted twice");
     let n = accepted.len() as u64;
@@ -218,14 +223,22 @@ fn check_stored(cluster: &Cluster, fault: &str, accepted: &[String], refused: us
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    assert_eq!(counted, n, "{fault}: issue counts");
-    assert_eq!(listed, want, "{fault}: the events listed in the issues");
+    // Everything accepted is there once; of the refused, some may be.
+    let extra: BTreeSet<String> = listed.difference(&want).cloned().collect();
+    assert!(
+        extra.is_subset(&maybe),
+        "{fault}: unknown events stored: {extra:?}"
+    );
+    assert_eq!(counted, listed.len() as u64, "{fault}: issue counts");
     assert_eq!(
         merged.len(),
         merged_set.len(),
         "{fault}: an event twice in ClickHouse"
     );
-    assert_eq!(merged_set, want, "{fault}: ClickHouse holds other events");
+    assert_eq!(
+        merged_set, listed,
+        "{fault}: ClickHouse and PostgreSQL disagree"
+    );
 }
 
 /// SIGKILL (or SIGTERM, `graceful`) a consumer mid-stream, start a new one.
@@ -263,7 +276,7 @@ fn kill_and_restart(service: &'static str, graceful: bool) {
     cluster.wait_ready(service);
     let (accepted, refused) = load.finish();
     let fault = if graceful { "SIGTERM" } else { "kill -9" };
-    check_stored(&cluster, &format!("{fault} {service}"), &accepted, refused);
+    check_stored(&cluster, &format!("{fault} {service}"), &accepted, &refused);
 }
 
 #[test]
@@ -293,7 +306,7 @@ fn clickhouse_stopped_for_30_seconds_under_load() {
     std::thread::sleep(Duration::from_secs(30));
     crate::cluster::services_sh(&["start", "clickhouse"]);
     let (accepted, refused) = load.finish();
-    check_stored(&cluster, "ClickHouse down 30 s", &accepted, refused);
+    check_stored(&cluster, "ClickHouse down 30 s", &accepted, &refused);
 }
 
 #[test]
@@ -314,5 +327,5 @@ fn broker_restarted_under_load() {
     std::thread::sleep(Duration::from_secs(5));
     crate::cluster::services_sh(&["start", "kafka"]);
     let (accepted, refused) = load.finish();
-    check_stored(&cluster, "broker restarted", &accepted, refused);
+    check_stored(&cluster, "broker restarted", &accepted, &refused);
 }
