@@ -68,7 +68,10 @@ pub async fn run_expiry(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        match events.expire(chrono::Utc::now().timestamp()).await {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        match events.expire(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired event-store data"),
             Err(e) => tracing::error!(error = %e, "expiring event-store data failed"),
