@@ -34,7 +34,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::partition::{Partitioner, partition_for_key, validate_name};
+use crate::partition::{Partitioner, partition_for_key, validate_consumer, validate_name};
 use crate::{Broker, CommitOffset, Consumer, Position, Producer, Record, StreamError};
 
 /// How to reach a Kafka cluster and how to create topics in it.
@@ -600,10 +600,7 @@ impl Broker for KafkaBroker {
         group: &str,
         topics: &[&str],
     ) -> Result<Box<dyn Consumer>, StreamError> {
-        validate_name("group", group)?;
-        for topic in topics {
-            validate_name("topic", topic)?;
-        }
+        validate_consumer(group, topics)?;
         let inner = &self.inner;
         let full: Vec<String> = topics.iter().map(|t| inner.full_name(t)).collect();
         for topic in &full {

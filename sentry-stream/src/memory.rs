@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::partition::{Partitioner, validate_name};
+use crate::partition::{Partitioner, validate_consumer, validate_name};
 use crate::{Broker, CommitOffset, Consumer, Position, Producer, Record, StreamError};
 
 /// A broker that keeps every record in memory, forever.
@@ -127,10 +127,7 @@ impl Broker for MemoryBroker {
         group: &str,
         topics: &[&str],
     ) -> Result<Box<dyn Consumer>, StreamError> {
-        validate_name("group", group)?;
-        for topic in topics {
-            validate_name("topic", topic)?;
-        }
+        validate_consumer(group, topics)?;
         Ok(Box::new(MemoryConsumer {
             inner: Arc::clone(&self.inner),
             group: group.to_owned(),

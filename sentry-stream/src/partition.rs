@@ -43,6 +43,14 @@ impl Partitioner {
     }
 }
 
+/// Checks the names a consumer is asked for: its group and every topic.
+pub(crate) fn validate_consumer(group: &str, topics: &[&str]) -> Result<(), StreamError> {
+    validate_name("group", group)?;
+    topics
+        .iter()
+        .try_for_each(|topic| validate_name("topic", topic))
+}
+
 /// Checks a topic or group name: 1 to 249 characters of `[A-Za-z0-9._-]`,
 /// not `.` or `..`, and no topic named `offsets` or `lock`. Names are used as file names by the file log, so the
 /// same rule applies to every backend.

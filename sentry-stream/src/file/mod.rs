@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::lock::LockFile;
 use self::offsets::GroupOffsets;
 use self::writer::{Request, WPartition, WTopic, Writer};
-use crate::partition::validate_name;
+use crate::partition::{validate_consumer, validate_name};
 use crate::{Broker, Consumer, Position, Producer, StreamError};
 
 /// Name of the directory of consumer-group offsets (so no topic may use it).
@@ -491,10 +491,7 @@ impl Broker for FileLog {
         group: &str,
         topics: &[&str],
     ) -> Result<Box<dyn Consumer>, StreamError> {
-        validate_name("group", group)?;
-        for topic in topics {
-            validate_name("topic", topic)?;
-        }
+        validate_consumer(group, topics)?;
         Ok(Box::new(consumer::FileConsumer::new(
             Arc::clone(&self.inner),
             group,
