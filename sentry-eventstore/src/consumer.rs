@@ -4,6 +4,12 @@
 //! Offsets are committed only after the batch's transaction is committed,
 //! so a crash at any point redelivers the batch; saving is idempotent on
 //! (project, event id), so redelivery stores nothing twice.
+//!
+//! With [`IngestConsumerConfig::event_locks`] (Redis in the scaled
+//! deployment), a consumer also holds a lock on each event of a batch while
+//! it saves it: when partitions move between consumers of a group, the one
+//! that reads a batch again waits for the one still saving it, instead of
+//! saving the same events at the same time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
 use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
 
+use crate::cache::Cache;
 use crate::configs::{ConfigCache, ProjectState};
 use crate::error::StoreError;
 use crate::message::IngestMessage;
@@ -42,6 +49,11 @@ pub struct IngestConsumerConfig {
     pub poll_timeout: Duration,
     /// Threads that process one batch together.
     pub processing_threads: usize,
+    /// Where the per-event processing locks are taken; `None`: no locks
+    /// (one consumer, the all-in-one server).
+    pub event_locks: Option<Arc<dyn Cache>>,
+    /// How long a lock lives if its holder dies without releasing it.
+    pub lock_ttl: Duration,
 }
 
 impl Default for IngestConsumerConfig {
@@ -51,6 +63,8 @@ impl Default for IngestConsumerConfig {
             batch_size: 1000,
             poll_timeout: Duration::from_millis(200),
             processing_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            event_locks: None,
+            lock_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -66,6 +80,8 @@ pub struct ConsumerStats {
     pub duplicates: AtomicU64,
     /// Items dropped, with an outcome logged.
     pub dropped: AtomicU64,
+    /// Events whose lock another consumer held, so this one waited.
+    pub lock_waits: AtomicU64,
 }
 
 /// Why the consumer stopped.
@@ -180,6 +196,7 @@ pub async fn run_ingest_consumer(
         let save = tokio::spawn(save_with_retry(
             store.clone(),
             events,
+            config.clone(),
             stats.clone(),
             shutdown.clone(),
         ));
@@ -261,23 +278,32 @@ async fn finish(
 async fn save_with_retry(
     store: Arc<dyn Store>,
     events: Vec<NewEvent>,
+    config: IngestConsumerConfig,
     stats: Arc<ConsumerStats>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<(Option<Bytes>, Bytes)>, StoreError> {
+    let locks = match &config.event_locks {
+        Some(cache) => Some(EventLocks::take(cache.clone(), &events, &config, &stats).await),
+        None => None,
+    };
     let mut delay = Duration::from_millis(100);
-    let outcomes = loop {
+    let saved = loop {
         match store.save_events(&events).await {
-            Ok(outcomes) => break outcomes,
+            Ok(outcomes) => break Ok(outcomes),
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "saving a batch failed; retrying");
                 if *shutdown.borrow() {
-                    return Err(e);
+                    break Err(e);
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     };
+    if let Some(locks) = locks {
+        locks.release().await;
+    }
+    let outcomes = saved?;
     let created = outcomes.iter().filter(|o| o.created).count() as u64;
     stats.saved.fetch_add(created, Ordering::Relaxed);
     stats
@@ -288,6 +314,79 @@ async fn save_with_retry(
         .zip(&outcomes)
         .map(|(event, outcome)| event_message(event, outcome))
         .collect())
+}
+
+/// The processing locks a consumer holds on a batch's events.
+struct EventLocks {
+    cache: Arc<dyn Cache>,
+    keys: Vec<String>,
+    token: Vec<u8>,
+}
+
+impl EventLocks {
+    /// Takes the lock of every event, waiting for those another consumer
+    /// holds (until it releases them, or they expire). If the cache fails,
+    /// the batch goes on without the locks it lacks: saving is idempotent,
+    /// the locks only keep two consumers from doing the same work at once.
+    async fn take(
+        cache: Arc<dyn Cache>,
+        events: &[NewEvent],
+        config: &IngestConsumerConfig,
+        stats: &ConsumerStats,
+    ) -> EventLocks {
+        let token = uuid::Uuid::new_v4().simple().to_string().into_bytes();
+        let mut keys: Vec<String> = events
+            .iter()
+            .map(|e| format!("eventlock:{}:{}", e.project_id, e.event_id))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut held = Vec::with_capacity(keys.len());
+        let mut wanted = keys;
+        let mut waited = false;
+        let give_up = tokio::time::Instant::now() + config.lock_ttl;
+        while !wanted.is_empty() {
+            match cache.add(&wanted, &token, config.lock_ttl).await {
+                Ok(won) => {
+                    let mut busy = Vec::new();
+                    for (key, won) in wanted.into_iter().zip(won) {
+                        if won { held.push(key) } else { busy.push(key) }
+                    }
+                    wanted = busy;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, events = wanted.len(), "event locks unavailable; saving without them");
+                    break;
+                }
+            }
+            if wanted.is_empty() || tokio::time::Instant::now() >= give_up {
+                break;
+            }
+            if !waited {
+                waited = true;
+                stats
+                    .lock_waits
+                    .fetch_add(wanted.len() as u64, Ordering::Relaxed);
+                tracing::info!(
+                    events = wanted.len(),
+                    "events locked by another consumer; waiting"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        EventLocks {
+            cache,
+            keys: held,
+            token,
+        }
+    }
+
+    /// Releases the locks this consumer still holds.
+    async fn release(self) {
+        if let Err(error) = self.cache.release(&self.keys, &self.token).await {
+            tracing::warn!(%error, "event locks not released; they expire by themselves");
+        }
+    }
 }
 
 /// The `events` stream record of a saved event, keyed by its project.

@@ -34,6 +34,7 @@
 
 pub mod accounts;
 mod bootstrap;
+pub mod cache;
 mod configs;
 mod consumer;
 mod error;
@@ -51,6 +52,7 @@ mod store;
 use std::sync::Arc;
 
 pub use bootstrap::{ADMIN_SCOPES, Bootstrap, bootstrap, new_token};
+pub use cache::{Cache, CacheError, MemoryCache, open_cache};
 pub use configs::{ConfigCache, ProjectState};
 pub use consumer::{
     ConsumerError, ConsumerStats, INGEST_CONSUMER_GROUP, INGEST_EVENTS_DLQ, IngestConsumerConfig,
@@ -61,7 +63,7 @@ pub use message::{IngestMessage, MessageError};
 pub use models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
+    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
 #[cfg(feature = "postgres")]

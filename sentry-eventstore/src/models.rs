@@ -180,6 +180,28 @@ pub struct ApiToken {
     pub date_created: DateTime<Utc>,
 }
 
+/// A service hook: a URL that gets a signed POST for each of a project's
+/// events (`event.created`) once it is stored and queryable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceHook {
+    /// Numeric id.
+    pub id: i64,
+    /// The public id (32 hex digits).
+    pub guid: String,
+    /// The project.
+    pub project_id: i64,
+    /// Where requests go.
+    pub url: String,
+    /// The key of the requests' HMAC-SHA256 signatures (64 hex digits).
+    pub secret: String,
+    /// What it is sent for: `event.created`, `event.alert`.
+    pub events: Vec<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// When it was created.
+    pub date_added: DateTime<Utc>,
+}
+
 /// A role in an organization, from least to most powerful.
 ///
 /// - `member`: reads everything and triages issues (resolve, ignore,

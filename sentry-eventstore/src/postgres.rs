@@ -37,13 +37,13 @@ use crate::error::{Result, StoreError};
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
+    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 use crate::sql::{
     Columns, Known, NODESTORE_CODEC, Plan, Planner, compress_missing, conflict, contains_pattern,
-    issue, key, key_project_missing, last_characters, new_key, organization, outcome_total,
-    parse_role, payload_views, project, redact_password, releases_and_environments, settings_json,
-    slugify, sql_int, stored_event, team, token, token_hash, user,
+    issue, key, key_project_missing, last_characters, new_hook_secret, new_key, organization,
+    outcome_total, parse_role, payload_views, project, redact_password, releases_and_environments,
+    service_hook, settings_json, slugify, sql_int, stored_event, team, token, token_hash, user,
 };
 use crate::store::Store;
 
@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "accounts",
         include_str!("../migrations/postgres/0003_accounts.sql"),
+    ),
+    (
+        4,
+        "service_hooks",
+        include_str!("../migrations/postgres/0004_service_hooks.sql"),
     ),
 ];
 
@@ -975,6 +980,65 @@ impl Store for PostgresStore {
         let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(token_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_service_hook(
+        &self,
+        project_id: i64,
+        url: &str,
+        events: &[String],
+    ) -> Result<ServiceHook> {
+        let row = sqlx::query(
+            "INSERT INTO service_hooks (guid, project_id, url, secret, events, status, date_added)
+             VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *",
+        )
+        .bind(new_key())
+        .bind(project_id)
+        .bind(url)
+        .bind(new_hook_secret())
+        .bind(events.join(" "))
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(key_project_missing(project_id))?;
+        Ok(service_hook(&row))
+    }
+
+    async fn service_hooks(&self, project_id: i64) -> Result<Vec<ServiceHook>> {
+        let rows = sqlx::query("SELECT * FROM service_hooks WHERE project_id = $1 ORDER BY id")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(service_hook).collect())
+    }
+
+    async fn update_service_hook(
+        &self,
+        project_id: i64,
+        guid: &str,
+        url: &str,
+        events: &[String],
+    ) -> Result<Option<ServiceHook>> {
+        let row = sqlx::query(
+            "UPDATE service_hooks SET url = $1, events = $2
+             WHERE project_id = $3 AND guid = $4 RETURNING *",
+        )
+        .bind(url)
+        .bind(events.join(" "))
+        .bind(project_id)
+        .bind(guid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(service_hook))
+    }
+
+    async fn delete_service_hook(&self, project_id: i64, guid: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM service_hooks WHERE project_id = $1 AND guid = $2")
+            .bind(project_id)
+            .bind(guid)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, StoreError};
 use crate::models::{
     ApiToken, Issue, IssueStatus, NewEvent, Organization, OutcomeTotal, Project, ProjectKey, Role,
-    SaveOutcome, StoredEvent, Team, User,
+    SaveOutcome, ServiceHook, StoredEvent, Team, User,
 };
 
 /// Typed access to the columns of a result row, by name.
@@ -88,6 +88,11 @@ pub(crate) fn last_characters(secret: &str) -> String {
 /// A new random key (public or secret): 32 hex digits.
 pub(crate) fn new_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A new service-hook secret: 64 hex digits.
+pub(crate) fn new_hook_secret() -> String {
+    format!("{}{}", new_key(), new_key())
 }
 
 /// Turns a name into a slug: lowercase ASCII letters, digits and dashes.
@@ -242,6 +247,23 @@ pub(crate) fn token(row: &impl Columns) -> ApiToken {
             .collect(),
         token_last_characters: row.text("token_last_characters"),
         date_created: row.time("date_created"),
+    }
+}
+
+pub(crate) fn service_hook(row: &impl Columns) -> ServiceHook {
+    ServiceHook {
+        id: row.int("id"),
+        guid: row.text("guid"),
+        project_id: row.int("project_id"),
+        url: row.text("url"),
+        secret: row.text("secret"),
+        events: row
+            .text("events")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        status: row.text("status"),
+        date_added: row.time("date_added"),
     }
 }
 

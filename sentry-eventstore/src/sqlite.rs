@@ -23,13 +23,14 @@ use crate::error::{Result, StoreError};
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, Session, StoredEvent, Team, User,
+    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 use crate::sql::{
     Columns, Known, NODESTORE_CODEC, Plan, Planner, compress_missing, conflict, contains_pattern,
-    from_micros, issue, key, key_project_missing, last_characters, micros, new_key, organization,
-    outcome_total, parse_role, payload_views, project, releases_and_environments, settings_json,
-    slugify, sql_int, stored_event, team, token, token_hash, user,
+    from_micros, issue, key, key_project_missing, last_characters, micros, new_hook_secret,
+    new_key, organization, outcome_total, parse_role, payload_views, project,
+    releases_and_environments, service_hook, settings_json, slugify, sql_int, stored_event, team,
+    token, token_hash, user,
 };
 use crate::store::Store;
 
@@ -49,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "accounts",
         include_str!("../migrations/sqlite/0003_accounts.sql"),
+    ),
+    (
+        4,
+        "service_hooks",
+        include_str!("../migrations/sqlite/0004_service_hooks.sql"),
     ),
 ];
 
@@ -868,6 +874,65 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = ? AND id = ?")
             .bind(user_id)
             .bind(token_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_service_hook(
+        &self,
+        project_id: i64,
+        url: &str,
+        events: &[String],
+    ) -> Result<ServiceHook> {
+        let row = sqlx::query(
+            "INSERT INTO service_hooks (guid, project_id, url, secret, events, status, date_added)
+             VALUES (?, ?, ?, ?, ?, 'active', ?) RETURNING *",
+        )
+        .bind(new_key())
+        .bind(project_id)
+        .bind(url)
+        .bind(new_hook_secret())
+        .bind(events.join(" "))
+        .bind(micros(Utc::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(key_project_missing(project_id))?;
+        Ok(service_hook(&row))
+    }
+
+    async fn service_hooks(&self, project_id: i64) -> Result<Vec<ServiceHook>> {
+        let rows = sqlx::query("SELECT * FROM service_hooks WHERE project_id = ? ORDER BY id")
+            .bind(project_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(service_hook).collect())
+    }
+
+    async fn update_service_hook(
+        &self,
+        project_id: i64,
+        guid: &str,
+        url: &str,
+        events: &[String],
+    ) -> Result<Option<ServiceHook>> {
+        let row = sqlx::query(
+            "UPDATE service_hooks SET url = ?, events = ?
+             WHERE project_id = ? AND guid = ? RETURNING *",
+        )
+        .bind(url)
+        .bind(events.join(" "))
+        .bind(project_id)
+        .bind(guid)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.as_ref().map(service_hook))
+    }
+
+    async fn delete_service_hook(&self, project_id: i64, guid: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM service_hooks WHERE project_id = ? AND guid = ?")
+            .bind(project_id)
+            .bind(guid)
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)

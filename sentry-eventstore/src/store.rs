@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, KeyUpdate, Member, NewEvent,
     NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate, Role,
-    SaveOutcome, Session, StoredEvent, Team, User,
+    SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 
 /// Everything the ingest consumer and the web API need from storage.
@@ -82,6 +82,27 @@ pub trait Store: Send + Sync {
     async fn tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
     /// Deletes one of a user's tokens; false when they have no such token.
     async fn delete_token(&self, user_id: i64, token_id: i64) -> Result<bool>;
+
+    /// Creates a service hook of a project, active, with a new guid and
+    /// secret.
+    async fn create_service_hook(
+        &self,
+        project_id: i64,
+        url: &str,
+        events: &[String],
+    ) -> Result<ServiceHook>;
+    /// The service hooks of a project, oldest first.
+    async fn service_hooks(&self, project_id: i64) -> Result<Vec<ServiceHook>>;
+    /// Sets a hook's URL and events; `None` if the project has no such hook.
+    async fn update_service_hook(
+        &self,
+        project_id: i64,
+        guid: &str,
+        url: &str,
+        events: &[String],
+    ) -> Result<Option<ServiceHook>>;
+    /// Deletes a hook; `false` if the project has no such hook.
+    async fn delete_service_hook(&self, project_id: i64, guid: &str) -> Result<bool>;
 
     /// Every organization, by slug.
     async fn organizations(&self) -> Result<Vec<Organization>>;

@@ -69,6 +69,8 @@ pub mod outcome;
 pub mod pii;
 pub mod pipeline;
 pub mod quota;
+#[cfg(feature = "redis")]
+pub mod redis_pool;
 pub mod user_agent;
 
 pub use accept::{Rejection, check_auth, check_envelope, check_origin};

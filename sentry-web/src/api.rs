@@ -383,7 +383,7 @@ pub(crate) async fn new_project(
             },
         )
         .await?;
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok(project)
 }
 
@@ -430,7 +430,7 @@ pub(crate) async fn create_key(
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "Default".into());
     let key = state.store.create_key(project.id, &label).await?;
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok((
         StatusCode::CREATED,
         Json(serialize::key(&key, &state.base_url)),
@@ -503,7 +503,7 @@ pub(crate) async fn update_key(
         rate_limit,
     };
     let key = state.store.update_key(key.id, &update).await?;
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok(Json(serialize::key(&key, &state.base_url)).into_response())
 }
 

@@ -216,12 +216,19 @@ impl AppState {
 
     /// Forgets what this process cached about a project after its config
     /// changed: the config itself and the rate limits learned from it.
-    pub fn project_changed(&self, project_id: u64) {
-        self.configs.invalidate(project_id);
+    pub async fn project_changed(&self, project_id: u64) {
+        self.configs.invalidate(project_id).await;
         self.rate_limits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&project_id);
+    }
+
+    /// Uses another project-config cache (one with a shared tier, say:
+    /// [`ConfigCache::with_shared`]).
+    pub fn with_configs(mut self, configs: Arc<ConfigCache>) -> Self {
+        self.configs = configs;
+        self
     }
 
     /// Uses another quota counter (Redis, say).

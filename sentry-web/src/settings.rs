@@ -307,7 +307,7 @@ pub(crate) async fn update_project_with(
             },
         )
         .await?;
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok((updated, settings))
 }
 
@@ -428,7 +428,7 @@ pub(crate) async fn save_filters(
             },
         )
         .await?;
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok(StatusCode::CREATED.into_response())
 }
 

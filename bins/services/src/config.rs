@@ -15,6 +15,7 @@ use serde::Deserialize;
 /// metadata = "postgres://sentry@10.0.0.6/sentry"    # SENTRY_METADATA_URL
 /// event_store = "clickhouse://10.0.0.7:8123/default" # SENTRY_EVENT_STORE_URL
 /// quotas = "redis://10.0.0.8:6379/0"                # SENTRY_QUOTAS_URL
+/// cache = "redis://10.0.0.8:6379/1"                 # SENTRY_CACHE_URL
 /// url = "https://sentry.example.com"                # SENTRY_URL
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +33,12 @@ pub struct Config {
     /// Where quotas are counted: `redis://HOST:PORT/DB[?prefix=P]` to share
     /// them between relays, or `memory://`. `SENTRY_QUOTAS_URL`.
     pub quotas: String,
+    /// The cache shared by the services: project configs, the per-event
+    /// locks of the ingest consumers, the marks of post-processed events.
+    /// `redis://HOST:PORT/DB[?prefix=P]`, or `memory://` (each process its
+    /// own: only for a deployment with one process of each service).
+    /// `SENTRY_CACHE_URL`.
+    pub cache: String,
     /// The address the service's HTTP server listens on (relay, web,
     /// snuba-api); each service has its own default. `SENTRY_BIND`.
     pub bind: Option<SocketAddr>,
@@ -74,6 +81,7 @@ impl Default for Config {
             metadata: "postgres://postgres@127.0.0.1:5432/sentry".into(),
             event_store: "clickhouse://127.0.0.1:8123/default".into(),
             quotas: "memory://".into(),
+            cache: "memory://".into(),
             bind: None,
             admin_bind: None,
             url: None,
@@ -113,6 +121,9 @@ impl Config {
         }
         if let Some(v) = var("SENTRY_QUOTAS_URL") {
             config.quotas = v;
+        }
+        if let Some(v) = var("SENTRY_CACHE_URL") {
+            config.cache = v;
         }
         if let Some(v) = var("SENTRY_BIND") {
             config.bind = Some(parse("SENTRY_BIND", &v)?);
@@ -181,6 +192,7 @@ mod tests {
             "SENTRY_BIND" => Some("127.0.0.1:3000".to_owned()),
             "SENTRY_QUOTAS_URL" => Some(String::new()),
             "SENTRY_TRUST_FORWARDED_FOR" => Some("true".to_owned()),
+            "SENTRY_CACHE_URL" => Some("redis://r:6379/1".to_owned()),
             _ => None,
         };
         let config = Config::load(Some(&path), env).unwrap();
@@ -192,6 +204,7 @@ mod tests {
         // An empty variable does not override.
         assert_eq!(config.quotas, "memory://");
         assert!(config.trust_forwarded_for);
+        assert_eq!(config.cache, "redis://r:6379/1");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sentry_eventstore::Store;
+use sentry_eventstore::{Cache, ConfigCache, Store};
 use sentry_snuba::store::EventStore;
 use sentry_stream::Broker;
 use tokio::sync::watch;
@@ -130,6 +130,44 @@ impl Service {
             }),
         );
         Ok(broker)
+    }
+
+    /// The shared cache the config names, with a readiness check.
+    pub async fn cache(&self) -> anyhow::Result<Arc<dyn Cache>> {
+        let cache = retry("the cache", &self.shutdown, || async {
+            sentry_eventstore::open_cache(&self.config.cache)
+        })
+        .await?;
+        let probe = cache.clone();
+        self.ops.check(
+            "cache",
+            Arc::new(move || {
+                let probe = probe.clone();
+                Box::pin(async move {
+                    probe
+                        .get("health")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        );
+        Ok(cache)
+    }
+
+    /// Project configs from `store` behind two tiers: this process keeps
+    /// each for 5 s, `cache` (shared by the services) for 5 minutes. A
+    /// change made through `web` removes the shared entry, so every
+    /// service applies it within 5 s.
+    pub fn project_configs(
+        &self,
+        store: Arc<dyn Store>,
+        cache: Arc<dyn Cache>,
+    ) -> Arc<ConfigCache> {
+        Arc::new(
+            ConfigCache::new(store, Duration::from_secs(5))
+                .with_shared(cache, Duration::from_secs(300)),
+        )
     }
 
     /// The metadata database the config names (migrated), with a

@@ -778,6 +778,82 @@ async fn accounts_members_and_sessions(f: Fixture) {
     assert!(store.user(dev.id).await.unwrap().unwrap().is_superuser);
 }
 
+pub(crate) async fn service_hooks(f: Fixture) {
+    let store = f.store.as_ref();
+    let project = f.project;
+    let other = store
+        .create_project(
+            f.org,
+            None,
+            NewProject {
+                name: "Other".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    assert!(store.service_hooks(project).await.unwrap().is_empty());
+    let events = vec!["event.created".to_owned()];
+    let a = store
+        .create_service_hook(project, "http://hooks.example/a", &events)
+        .await
+        .unwrap();
+    let b = store
+        .create_service_hook(
+            project,
+            "http://hooks.example/b",
+            &["event.alert".into(), "event.created".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.guid.len(), 32);
+    assert_eq!(a.secret.len(), 64);
+    assert_ne!(a.guid, b.guid);
+    assert_ne!(a.secret, b.secret);
+    assert_eq!(a.status, "active");
+    assert_eq!(b.events, ["event.alert", "event.created"]);
+    assert_eq!(
+        store.service_hooks(project).await.unwrap(),
+        [a.clone(), b.clone()]
+    );
+    assert!(store.service_hooks(other).await.unwrap().is_empty());
+
+    // Another project's hook cannot be changed or deleted through this one.
+    assert_eq!(
+        store
+            .update_service_hook(other, &a.guid, "http://x", &events)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.delete_service_hook(other, &a.guid).await.unwrap());
+
+    let changed = store
+        .update_service_hook(
+            project,
+            &a.guid,
+            "http://hooks.example/a2",
+            &["event.alert".into()],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.url, "http://hooks.example/a2");
+    assert_eq!(changed.events, ["event.alert"]);
+    assert_eq!(changed.secret, a.secret);
+    assert!(store.delete_service_hook(project, &a.guid).await.unwrap());
+    assert!(!store.delete_service_hook(project, &a.guid).await.unwrap());
+    assert_eq!(store.service_hooks(project).await.unwrap(), [b]);
+    assert!(
+        store
+            .create_service_hook(9_999_999, "http://x", &events)
+            .await
+            .is_err(),
+        "a hook needs an existing project"
+    );
+}
+
 macro_rules! store_test_suite {
     ($backend:ident) => {
         mod $backend {
@@ -815,6 +891,13 @@ macro_rules! store_test_suite {
                     return;
                 };
                 super::delete_removes_events(f).await;
+            }
+            #[tokio::test]
+            async fn service_hooks() {
+                let Some(f) = super::$backend().await else {
+                    return;
+                };
+                super::service_hooks(f).await;
             }
             #[tokio::test]
             async fn projects_keys_and_tokens() {

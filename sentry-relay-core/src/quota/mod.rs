@@ -50,11 +50,7 @@ pub fn open_counter(url: &str) -> Result<std::sync::Arc<dyn QuotaCounter>, Quota
     }
     #[cfg(feature = "redis")]
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let prefix = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("prefix="))
-            .unwrap_or("");
+        let (base, prefix) = crate::redis_pool::split_key_prefix(url);
         let counter = RedisCounter::open(base)?.with_key_prefix(prefix);
         return Ok(std::sync::Arc::new(counter));
     }

@@ -57,20 +57,18 @@
 //!
 //! # Connections
 //!
-//! The client is synchronous (no async runtime): a small pool of
-//! connections behind a mutex, each used by one call at a time, with
-//! connect and read/write timeouts. A connection that failed is dropped
-//! and a new one made for the next call. A call that finds its pooled
-//! connection closed by the server (restart, idle timeout) is retried once
-//! on a new connection; a timeout is never retried, since the script may
-//! have run.
+//! The client is synchronous (no async runtime), on a
+//! [`RedisPool`](crate::redis_pool::RedisPool): a call that finds its
+//! pooled connection closed by the server is retried once on a new
+//! connection; a timeout is never retried, since the script may have run.
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::{Client, Connection, ConnectionLike as _, ErrorKind, RedisError, Script};
+use redis::{RedisError, Script};
+
+use crate::redis_pool::RedisPool;
 
 use super::counter::{
     Plan, QuotaCheck, QuotaCounter, QuotaError, TrackedQuota, plan_checks, unix_secs,
@@ -151,58 +149,42 @@ impl From<RedisCounterError> for QuotaError {
 /// # Ok::<(), sentry_relay_core::QuotaError>(())
 /// ```
 pub struct RedisCounter {
-    client: Client,
+    pool: RedisPool,
     script: Script,
-    idle: Mutex<Vec<Connection>>,
-    max_idle: usize,
-    connect_timeout: Duration,
-    io_timeout: Duration,
     key_prefix: String,
 }
 
 impl fmt::Debug for RedisCounter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Not the connection info: it may hold a password.
         f.debug_struct("RedisCounter")
-            .field(
-                "addr",
-                &self.client.get_connection_info().addr().to_string(),
-            )
+            .field("pool", &self.pool)
             .field("key_prefix", &self.key_prefix)
-            .field("max_idle", &self.max_idle)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisCounter {
     /// Default time to connect.
-    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = RedisPool::DEFAULT_CONNECT_TIMEOUT;
     /// Default time for one request and its reply.
-    pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_IO_TIMEOUT: Duration = RedisPool::DEFAULT_IO_TIMEOUT;
     /// Default number of idle connections kept.
-    pub const DEFAULT_MAX_IDLE: usize = 16;
+    pub const DEFAULT_MAX_IDLE: usize = RedisPool::DEFAULT_MAX_IDLE;
 
     /// Connects to the server at `url` (`redis://[:password@]host:port/db`,
     /// or `redis+unix:///path?db=N`) and loads the script, so that a wrong
     /// URL or an unreachable server shows at startup.
     pub fn open(url: &str) -> Result<Self, QuotaError> {
-        let client = Client::open(url).map_err(RedisCounterError::redis("url"))?;
+        let pool = RedisPool::new(url).map_err(RedisCounterError::redis("url"))?;
         let counter = RedisCounter {
-            client,
+            pool,
             script: Script::new(SCRIPT),
-            idle: Mutex::new(Vec::new()),
-            max_idle: Self::DEFAULT_MAX_IDLE,
-            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
-            io_timeout: Self::DEFAULT_IO_TIMEOUT,
             key_prefix: String::new(),
         };
-        let mut con = counter.connect()?;
         counter
-            .script
-            .prepare_invoke()
-            .load(&mut con)
+            .pool
+            .run(|con| counter.script.prepare_invoke().load(con))
             .map_err(RedisCounterError::redis("load script"))?;
-        counter.release(con);
         Ok(counter)
     }
 
@@ -218,60 +200,20 @@ impl RedisCounter {
     /// Sets the time to connect and the time for one request and its reply
     /// (both at least a millisecond). Applies to new connections.
     pub fn with_timeouts(mut self, connect: Duration, io: Duration) -> Self {
-        let min = Duration::from_millis(1);
-        self.connect_timeout = connect.max(min);
-        self.io_timeout = io.max(min);
-        self.idle
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.pool.set_timeouts(connect, io);
         self
     }
 
     /// Sets how many idle connections are kept for later calls; more are
     /// opened when more calls run at once, and closed after them.
     pub fn with_max_idle(mut self, max_idle: usize) -> Self {
-        self.max_idle = max_idle;
+        self.pool.set_max_idle(max_idle);
         self
     }
 
     /// The key prefix (empty by default).
     pub fn key_prefix(&self) -> &str {
         &self.key_prefix
-    }
-
-    fn connect(&self) -> Result<Connection, RedisCounterError> {
-        let con = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)
-            .map_err(RedisCounterError::redis("connect"))?;
-        con.set_read_timeout(Some(self.io_timeout))
-            .and_then(|()| con.set_write_timeout(Some(self.io_timeout)))
-            .map_err(RedisCounterError::redis("set timeouts"))?;
-        Ok(con)
-    }
-
-    /// An idle connection (and `true`), or a new one (and `false`).
-    fn acquire(&self) -> Result<(Connection, bool), RedisCounterError> {
-        loop {
-            let pooled = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            match pooled {
-                Some(con) if con.is_open() => return Ok((con, true)),
-                Some(_) => continue,
-                None => return Ok((self.connect()?, false)),
-            }
-        }
-    }
-
-    fn release(&self, con: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.max_idle && con.is_open() {
-            idle.push(con);
-        }
     }
 
     /// Runs the script, on a pooled connection if there is one.
@@ -283,36 +225,9 @@ impl RedisCounter {
         for arg in args {
             invocation.arg(*arg);
         }
-        let (mut con, pooled) = self.acquire()?;
-        let result = invocation.invoke::<Vec<String>>(&mut con);
-        match result {
-            Ok(reply) => {
-                self.release(con);
-                Ok(reply)
-            }
-            // The server answered with an error: the connection is in step.
-            Err(e) if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) => {
-                self.release(con);
-                Err(RedisCounterError::redis("quota script")(e))
-            }
-            // A pooled connection the server has closed: the others are
-            // likely closed too, and the script did not run.
-            Err(e) if pooled && e.is_connection_dropped() && !e.is_timeout() => {
-                drop(con);
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clear();
-                let mut con = self.connect()?;
-                let reply = invocation
-                    .invoke::<Vec<String>>(&mut con)
-                    .map_err(RedisCounterError::redis("quota script"))?;
-                self.release(con);
-                Ok(reply)
-            }
-            // Anything else may leave a reply in flight: drop the connection.
-            Err(e) => Err(RedisCounterError::redis("quota script")(e)),
-        }
+        self.pool
+            .run(|con| invocation.invoke::<Vec<String>>(con))
+            .map_err(RedisCounterError::redis("quota script"))
     }
 }
 

@@ -589,7 +589,7 @@ pub(crate) async fn update_keys(
         }
         _ => return Err(ApiError::bad_request("unknown action or key").into()),
     }
-    state.project_changed(project.id.unsigned_abs());
+    state.project_changed(project.id.unsigned_abs()).await;
     Ok(see_other(&format!(
         "/settings/{}/projects/{}/keys/",
         access.org.slug, project.slug

@@ -17,6 +17,7 @@ mod sdk_common;
 mod sdk_node;
 mod sdk_python;
 mod sdk_rust;
+mod sdk_rust_scenario;
 mod search;
 mod security;
 mod server;

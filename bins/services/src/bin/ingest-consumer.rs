@@ -1,13 +1,14 @@
 //! `ingest-consumer`: reads `ingest-events`, normalizes, scrubs and groups
 //! each event, saves it (metadata, issue, nodestore) and announces it on
-//! `events`; commits only after that. Run several in one group to share the
+//! `events`; commits only after that. Holds a lock per event in the shared
+//! cache (Redis) while saving, so that two consumers never save one event
+//! at once while partitions move between them. Run several in one group to share the
 //! partitions.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sentry_eventstore::{ConfigCache, ConsumerStats, IngestConsumerConfig, run_ingest_consumer};
+use sentry_eventstore::{ConsumerStats, IngestConsumerConfig, run_ingest_consumer};
 use sentry_services::Service;
 use sentry_stream::topics;
 
@@ -18,9 +19,11 @@ fn main() -> ExitCode {
 async fn run(service: Service) -> anyhow::Result<()> {
     let store = service.metadata().await?;
     let broker = service.stream().await?;
-    let configs = Arc::new(ConfigCache::new(store.clone(), Duration::from_secs(5)));
+    let cache = service.cache().await?;
+    let configs = service.project_configs(store.clone(), cache.clone());
     let mut config = IngestConsumerConfig {
         batch_size: service.config.batch_size,
+        event_locks: Some(cache),
         ..IngestConsumerConfig::default()
     };
     if let Some(threads) = service.config.processing_threads {
@@ -50,6 +53,10 @@ async fn run(service: Service) -> anyhow::Result<()> {
     let help = "Items dropped by the consumer (an outcome says why).";
     ops.counter("sentry_ingest_dropped_total", help, &[], &stats, |s| {
         &s.dropped
+    });
+    let help = "Events another consumer held the lock of, so this one waited.";
+    ops.counter("sentry_ingest_lock_waits_total", help, &[], &stats, |s| {
+        &s.lock_waits
     });
     ops.lag(broker.clone(), &config.group, topics::INGEST_EVENTS);
     service

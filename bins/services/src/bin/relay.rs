@@ -1,6 +1,6 @@
 //! `relay`: the ingest edge. Takes SDK traffic over HTTP, checks keys,
 //! filters, quotas and rate limits with the project configs of the metadata
-//! database, and answers once the envelope is acknowledged by the stream
+//! database (kept in the shared cache, Redis), and answers once the envelope is acknowledged by the stream
 //! (`ingest-events`). Quotas shared between relays live in Redis
 //! (`quotas = "redis://..."`).
 
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
 
 async fn run(service: Service) -> anyhow::Result<()> {
     let store = service.metadata().await?;
+    let cache = service.cache().await?;
     let broker = service.stream().await?;
     let bind = service.bind("127.0.0.1:3000")?;
     let quotas = sentry_relay_core::quota::open_counter(&service.config.quotas)
@@ -32,7 +33,9 @@ async fn run(service: Service) -> anyhow::Result<()> {
         ..IngestConfig::default()
     };
     let state = Arc::new(
-        AppState::new(store, broker.clone(), ingest, service.url(bind)).with_quota_counter(quotas),
+        AppState::new(store.clone(), broker.clone(), ingest, service.url(bind))
+            .with_quota_counter(quotas)
+            .with_configs(service.project_configs(store, cache)),
     );
     service
         .ops

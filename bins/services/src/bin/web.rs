@@ -1,7 +1,9 @@
 //! `web`: the API under `/api/0/` and the web UI, on the metadata database
 //! and the event store. On an empty database it creates the first
 //! organization, project, key and an admin token (`SENTRY_ADMIN_TOKEN`, if
-//! set) and prints them. It also answers the ingest endpoints, so a single
+//! set) and prints them. A project change made here removes the project's
+//! config from the shared cache, so relays and consumers apply it within
+//! seconds. It also answers the ingest endpoints, so a single
 //! address serves both when no relay sits in front.
 
 use std::io::Write;
@@ -21,6 +23,7 @@ async fn run(service: Service) -> anyhow::Result<()> {
     let store = service.metadata().await?;
     let events = service.event_store().await?;
     let broker = service.stream().await?;
+    let cache = service.cache().await?;
     let bind = service.bind("127.0.0.1:9000")?;
     let url = service.url(bind);
     if store.organization("sentry").await?.is_none() {
@@ -54,8 +57,9 @@ async fn run(service: Service) -> anyhow::Result<()> {
     };
     let quotas = sentry_relay_core::quota::open_counter(&service.config.quotas)?;
     let state = Arc::new(
-        AppState::new(store, broker, ingest, url)
+        AppState::new(store.clone(), broker, ingest, url)
             .with_quota_counter(quotas)
+            .with_configs(service.project_configs(store, cache))
             .with_event_store(events),
     );
     sentry_services::ingest_metrics(&service.ops, &state);

@@ -175,6 +175,10 @@ impl Cluster {
                 "SENTRY_QUOTAS_URL",
                 format!("{}?prefix={namespace}:", backends.redis),
             ),
+            (
+                "SENTRY_CACHE_URL",
+                format!("{}?prefix={namespace}:cache:", backends.redis),
+            ),
             ("SENTRY_URL", format!("http://127.0.0.1:{web_port}")),
             ("SENTRY_ADMIN_TOKEN", TOKEN.to_owned()),
             ("SENTRY_BATCH_SIZE", "200".to_owned()),

@@ -89,6 +89,19 @@ fn node_sdk_through_every_service() {
 }
 
 #[test]
+fn rust_sdk_through_every_service() {
+    let _shared = crate::faults::SHARED_SERVERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    // The SDK runs in this process: `sentry::init` is process-global, and
+    // no other test of this binary uses the `sentry` crate.
+    crate::sdk_rust_scenario::rust_sdk_scenario(&cluster.web);
+}
+
+#[test]
 fn sentry_cli_through_every_service() {
     let _shared = crate::faults::SHARED_SERVERS
         .read()

@@ -10,6 +10,10 @@
 #[path = "../../../sentry/tests/it/sdk_common.rs"]
 #[allow(dead_code)]
 mod sdk_common;
+// The Rust SDK scenario (the `#[test]` wrapping it, in `sdk_rust.rs`, is
+// not included: it starts the all-in-one binary).
+#[path = "../../../sentry/tests/it/sdk_rust_scenario.rs"]
+mod sdk_rust_scenario;
 #[path = "../../../sentry/tests/it/server.rs"]
 #[allow(dead_code)]
 mod server;
