@@ -44,6 +44,7 @@ mod models;
 mod outcomes;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod postprocess;
 mod process;
 mod sql;
 mod sqlite;
@@ -68,6 +69,9 @@ pub use models::{
 pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use postprocess::{
+    POST_PROCESS_GROUP, PostProcessConfig, PostProcessStats, run_post_process_forwarder,
+};
 pub use process::{ProcessError, Processed, process_message};
 pub use sql::slugify;
 pub use sqlite::SqliteStore;

@@ -37,6 +37,7 @@ mod api;
 mod auth;
 mod discover;
 mod endpoints;
+mod hooks;
 mod ingest;
 mod pages;
 mod serialize;
@@ -327,6 +328,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/0/projects/{org}/{project}/keys/{key_id}/",
             axum::routing::put(api::update_key),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/hooks/",
+            get(hooks::list_hooks).post(hooks::create_hook),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/hooks/{hook_id}/",
+            get(hooks::get_hook)
+                .put(hooks::update_hook)
+                .delete(hooks::delete_hook),
         )
         .route(
             "/api/0/teams/{org}/{team}/projects/",

@@ -13,6 +13,7 @@
 //! | `snuba-api` | SnQL over HTTP | |
 //! | `web` | API, pages; metadata and event store | `events` (replacements, passed on by snuba-consumer) |
 //! | `worker` | `outcomes` | outcome counts; event-store retention |
+//! | `post-process-forwarder` | `events`, `snuba-commit-log` | service hooks (HTTP) |
 //!
 //! Each reads one TOML file (`--config`, see [`Config`]) with `SENTRY_*`
 //! overrides, logs as text or JSON, serves `/metrics` and health checks on

@@ -8,6 +8,8 @@
 
 mod cache;
 mod conformance;
+mod hook_receiver;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod postprocess;
 mod process;

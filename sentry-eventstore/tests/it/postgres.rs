@@ -120,13 +120,13 @@ async fn processes_opening_together_migrate_once() {
     }
     assert_eq!(
         count(&url, "SELECT count(*) FROM schema_migrations").await,
-        3
+        4
     );
     // Opening a migrated database changes nothing.
     sentry_eventstore::open(&url).await.unwrap();
     assert_eq!(
         count(&url, "SELECT count(*) FROM schema_migrations").await,
-        3
+        4
     );
 }
 

@@ -1,5 +1,5 @@
-//! The web API: projects, keys, issues and events, as `sentry-cli` and the
-//! Sentry docs use them.
+//! The web API: projects, keys, service hooks, issues and events, as
+//! `sentry-cli` and the Sentry docs use them.
 
 use serde_json::{Value, json};
 
@@ -305,4 +305,96 @@ fn projects_keys_issues_and_events() {
     );
     let left: Vec<Value> = server.issues("");
     assert_eq!(left.len(), 1);
+}
+
+#[test]
+fn project_service_hooks() {
+    let server = Server::start();
+    let hooks = "/api/0/projects/sentry/internal/hooks/";
+    assert_eq!(server.get_json(hooks), json!([]));
+
+    // Create: a repeated event is kept once.
+    let r = server.send_json(
+        "POST",
+        hooks,
+        &json!({
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["event.created", "event.created"],
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hook = r.json();
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(id.len() == 32 && hex(&id), "{id}");
+    let secret = hook["secret"].as_str().unwrap();
+    assert!(secret.len() == 64 && hex(secret), "{secret}");
+    assert_eq!(hook["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(hook["events"], json!(["event.created"]));
+    assert_eq!(hook["status"], "active");
+    let created = hook["dateCreated"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
+
+    // List and read.
+    assert_eq!(server.get_json(hooks), json!([hook.clone()]));
+    let one = format!("{hooks}{id}/");
+    assert_eq!(server.get_json(&one), hook);
+
+    // Update the events; the URL is kept.
+    let r = server.send_json(
+        "PUT",
+        &one,
+        &json!({"events": ["event.alert", "event.created"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated = r.json();
+    assert_eq!(updated["events"], json!(["event.alert", "event.created"]));
+    assert_eq!(updated["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(updated["secret"], hook["secret"]);
+    assert_eq!(server.get_json(&one), updated);
+
+    // Bad URLs and events are refused with field errors and change nothing.
+    for url in ["ftp://x", "not a url"] {
+        let body = json!({"url": url, "events": ["event.created"]});
+        let r = server.send_json("POST", hooks, &body);
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert!(r.json()["url"].is_array(), "{}", r.body);
+        let r = server.send_json("PUT", &one, &json!({"url": url}));
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+    }
+    for events in [json!(["event.updated"]), json!([])] {
+        let body = json!({"url": "http://127.0.0.1:9/other", "events": events});
+        let r = server.send_json("POST", hooks, &body);
+        assert_eq!(r.status, 400, "{events}: {}", r.body);
+        assert!(r.json()["events"].is_array(), "{}", r.body);
+        let r = server.send_json("PUT", &one, &json!({"events": events}));
+        assert_eq!(r.status, 400, "{events}: {}", r.body);
+    }
+    let r = server.send_json("POST", hooks, &json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(server.get_json(hooks), json!([updated]));
+
+    // Another project's hook id, and an unknown one.
+    let r = server.send_json(
+        "POST",
+        "/api/0/teams/sentry/sentry/projects/",
+        &json!({"name": "Other"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let elsewhere = format!("/api/0/projects/sentry/other/hooks/{id}/");
+    assert_eq!(server.get(&elsewhere).status, 404);
+    assert_eq!(server.delete(&elsewhere).status, 404);
+    let unknown = format!("{hooks}{}/", "0".repeat(32));
+    assert_eq!(server.get(&unknown).status, 404);
+    let r = server.send_json("PUT", &unknown, &json!({"events": ["event.alert"]}));
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // Delete.
+    assert_eq!(server.delete(&one).status, 204);
+    assert_eq!(server.get(&one).status, 404);
+    assert_eq!(server.delete(&one).status, 404);
+    assert_eq!(server.get_json(hooks), json!([]));
 }

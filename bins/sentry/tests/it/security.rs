@@ -53,6 +53,12 @@ const API_ROUTES: &[(&str, &str, &str)] = &[
         "",
     ),
     ("GET", "/api/0/projects/{org}/{project}/keys/", ""),
+    ("GET", "/api/0/projects/{org}/{project}/hooks/", ""),
+    (
+        "GET",
+        "/api/0/projects/{org}/{project}/hooks/{hook_id}/",
+        "",
+    ),
     ("GET", "/api/0/organizations/{org}/issues/", ""),
     ("GET", "/api/0/organizations/{org}/issues/{id}/", ""),
     ("GET", "/api/0/organizations/{org}/issues/{id}/events/", ""),
@@ -100,6 +106,16 @@ const API_ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/0/projects/{org}/{project}/hooks/",
+        r#"{"url":"http://127.0.0.1:9/extra-hook","events":["event.created"]}"#,
+    ),
+    (
+        "PUT",
+        "/api/0/projects/{org}/{project}/hooks/{hook_id}/",
+        r#"{"events":["event.created","event.alert"]}"#,
+    ),
+    (
+        "POST",
         "/api/0/teams/{org}/{team}/projects/",
         r#"{"name":"Api project"}"#,
     ),
@@ -112,6 +128,11 @@ const API_ROUTES: &[(&str, &str, &str)] = &[
         "PUT",
         "/api/0/organizations/{org}/issues/{id}/",
         r#"{"status":"ignored"}"#,
+    ),
+    (
+        "DELETE",
+        "/api/0/projects/{org}/{project}/hooks/{hook_id}/",
+        "",
     ),
     ("DELETE", "/api/0/organizations/{org}/issues/{id}/", ""),
 ];
@@ -467,6 +488,8 @@ impl Db {
                 for p in store.projects(org.id).await.unwrap() {
                     writeln!(out, "{p:?}").unwrap();
                     writeln!(out, "{:?}", store.keys(p.id).await.unwrap()).unwrap();
+                    let hooks = store.service_hooks(p.id).await.unwrap();
+                    writeln!(out, "{hooks:?}").unwrap();
                     let config = store.project_config(p.id.unsigned_abs()).await.unwrap();
                     writeln!(out, "{config:?}").unwrap();
                 }
@@ -552,6 +575,8 @@ struct Ids {
     public_key: String,
     /// The numeric id, as the keys page names a key.
     key: String,
+    /// The id of a service hook of `internal`.
+    hook: String,
 }
 
 impl Ids {
@@ -565,6 +590,7 @@ impl Ids {
             .replace("{event}", &self.event)
             .replace("{event_id}", &self.event)
             .replace("{key_id}", &self.public_key)
+            .replace("{hook_id}", &self.hook)
             .replace("{filter_id}", "browser-extensions")
             .replace("{key}", "environment")
     }
@@ -600,11 +626,17 @@ impl Fixture {
             .block_on(db.store.project(db.org_id("sentry"), "internal"));
         let project = project.unwrap().unwrap();
         let key = db.rt.block_on(db.store.keys(project.id)).unwrap().remove(0);
+        let hook = db.rt.block_on(db.store.create_service_hook(
+            project.id,
+            "http://127.0.0.1:9/hook",
+            &["event.created".to_owned()],
+        ));
         let ids = Ids {
             issue,
             event,
             public_key: key.public_key,
             key: key.id.to_string(),
+            hook: hook.unwrap().guid,
         };
         Fixture { server, db, ids }
     }
@@ -850,6 +882,22 @@ fn members_of_another_organization_are_refused_everywhere() {
         r#"{"isActive":false}"#,
     );
     assert_eq!(r.status, 404, "{}", r.body);
+    let hook = format!("/api/0/projects/acme/acme-web/hooks/{}/", f.ids.hook);
+    for (method, body) in [
+        ("GET", ""),
+        ("PUT", r#"{"url":"http://127.0.0.1:9/taken"}"#),
+        ("DELETE", ""),
+    ] {
+        let r = by_token.api(method, &hook, body);
+        assert_eq!(r.status, 404, "{method} {hook}: {}", r.body);
+    }
+    let r = by_token.api("GET", "/api/0/projects/acme/acme-web/hooks/", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!([]),
+        "another project's hooks are not listed"
+    );
     for page in [
         format!("/organizations/acme/issues/{issue}/"),
         format!("/organizations/acme/issues/{issue}/events/latest/json/"),
@@ -995,6 +1043,11 @@ fn members_triage_issues_but_do_not_administer() {
         assert_eq!(r.status, 403, "{path} {form:?}: {}", r.body);
     }
     let key = format!("/api/0/projects/sentry/internal/keys/{}/", f.ids.public_key);
+    let hook = format!("/api/0/projects/sentry/internal/hooks/{}/", f.ids.hook);
+    for path in ["/api/0/projects/sentry/internal/hooks/", hook.as_str()] {
+        let r = member.api("GET", path, "");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
     let writes = [
         (
             "PUT",
@@ -1012,6 +1065,13 @@ fn members_triage_issues_but_do_not_administer() {
             r#"{"name":"Mine"}"#,
         ),
         ("PUT", key.as_str(), r#"{"isActive":false}"#),
+        (
+            "POST",
+            "/api/0/projects/sentry/internal/hooks/",
+            r#"{"url":"http://127.0.0.1:9/mine","events":["event.created"]}"#,
+        ),
+        ("PUT", hook.as_str(), r#"{"url":"http://127.0.0.1:9/mine"}"#),
+        ("DELETE", hook.as_str(), ""),
         (
             "POST",
             "/api/0/teams/sentry/sentry/projects/",
@@ -1257,6 +1317,13 @@ fn api_writes_with_the_session_cookie_need_the_csrf_header() {
             "POST",
             "/api/0/projects/sentry/internal/keys/",
             r#"{"name":"Forged"}"#,
+            csrf,
+        );
+        assert_eq!(r.status, 403, "{csrf:?}: {}", r.body);
+        let r = owner.api_with_csrf(
+            "POST",
+            "/api/0/projects/sentry/internal/hooks/",
+            r#"{"url":"http://127.0.0.1:9/forged","events":["event.created"]}"#,
             csrf,
         );
         assert_eq!(r.status, 403, "{csrf:?}: {}", r.body);

@@ -37,7 +37,7 @@ fn free_port() -> u16 {
 pub const TOKEN: &str = "5e2f0c4b8a7d4e1f9c3b6a2d8e7f1c4b5e2f0c4b8a7d4e1f9c3b6a2d8e7f1c4b";
 
 /// The services, in the order they are started.
-pub const SERVICES: [&str; 7] = [
+pub const SERVICES: [&str; 8] = [
     "web",
     "relay",
     "ingest-consumer",
@@ -45,6 +45,7 @@ pub const SERVICES: [&str; 7] = [
     "snuba-replacer",
     "snuba-api",
     "worker",
+    "post-process-forwarder",
 ];
 
 /// The real servers the services run on.
@@ -387,6 +388,7 @@ fn binary(service: &str) -> &'static str {
         "snuba-replacer" => env!("CARGO_BIN_EXE_snuba-replacer"),
         "snuba-api" => env!("CARGO_BIN_EXE_snuba-api"),
         "worker" => env!("CARGO_BIN_EXE_worker"),
+        "post-process-forwarder" => env!("CARGO_BIN_EXE_post-process-forwarder"),
         other => panic!("no service {other}"),
     }
 }

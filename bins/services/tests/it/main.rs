@@ -21,3 +21,6 @@ mod server;
 mod cluster;
 mod e2e;
 mod faults;
+#[path = "../../../../sentry-eventstore/tests/it/hook_receiver.rs"]
+mod hook_receiver;
+mod postprocess;

@@ -1,0 +1,435 @@
+//! Post-processing: what happens to a saved event once it can be queried.
+//!
+//! The forwarder reads the `events` stream in its own consumer group, but
+//! only acts on an event after the Snuba consumer has written it to the
+//! event store: that consumer announces each written batch on
+//! `snuba-commit-log` (one record per partition, keyed
+//! `events:{partition}:{group}`, holding the next offset), and the
+//! forwarder holds every record of `events` until the commit log has gone
+//! past it. So whatever a hook's receiver does with the event (search it,
+//! open its issue) finds it.
+//!
+//! For each event it then sends the project's service hooks that subscribe
+//! to `event.created`: a POST of JSON, signed with the hook's secret
+//! (`X-ServiceHook-Signature`: HMAC-SHA256 of the body, hex). A hook that
+//! fails is tried three times, then logged and counted; it never stops the
+//! stream.
+//!
+//! Offsets are committed after a batch is done, so a crash sends the hooks
+//! of the uncommitted batch again (at least once). Events seen twice
+//! (redelivered, or announced again by the ingest consumer) are recognized
+//! by a mark in the shared [`Cache`] (`postprocess:{project}:{event}`, kept
+//! a day) set after their hooks went out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use sentry_snuba::eventstream::{InsertEvent, Message};
+use sentry_stream::{Broker, CommitOffset, Consumer, Record, topics};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::cache::Cache;
+use crate::consumer::ConsumerError;
+use crate::models::ServiceHook;
+use crate::store::Store;
+
+/// The consumer group of the post-process forwarder.
+pub const POST_PROCESS_GROUP: &str = "post-process-forwarder";
+
+/// The hook event sent for every stored event.
+pub const EVENT_CREATED: &str = "event.created";
+
+/// Settings of the forwarder.
+#[derive(Clone, Debug)]
+pub struct PostProcessConfig {
+    /// Its consumer group on `events`.
+    pub group: String,
+    /// The Snuba consumer's group, whose commit-log records it waits for.
+    pub snuba_group: String,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// How long a poll waits for the first record.
+    pub poll_timeout: Duration,
+    /// How long one hook request may take.
+    pub hook_timeout: Duration,
+    /// How long an event is remembered as post-processed.
+    pub dedup_ttl: Duration,
+    /// The public URL of the web UI, for the issue links in hook payloads.
+    pub base_url: String,
+}
+
+impl Default for PostProcessConfig {
+    fn default() -> Self {
+        PostProcessConfig {
+            group: POST_PROCESS_GROUP.into(),
+            snuba_group: sentry_snuba::consumer::SNUBA_CONSUMER_GROUP.into(),
+            batch_size: 500,
+            poll_timeout: Duration::from_millis(200),
+            hook_timeout: Duration::from_secs(5),
+            dedup_ttl: Duration::from_secs(24 * 3600),
+            base_url: "http://127.0.0.1:9000".into(),
+        }
+    }
+}
+
+/// Counters of the forwarder, readable while it runs.
+#[derive(Debug, Default)]
+pub struct PostProcessStats {
+    /// Records read from `events`.
+    pub records: AtomicU64,
+    /// Events post-processed.
+    pub processed: AtomicU64,
+    /// Events skipped because they were post-processed before.
+    pub duplicates: AtomicU64,
+    /// Hook requests answered with a 2xx status.
+    pub hooks_sent: AtomicU64,
+    /// Hook requests that failed three times.
+    pub hooks_failed: AtomicU64,
+}
+
+/// How far the Snuba consumer has written, per partition of `events`.
+#[derive(Debug, Default)]
+struct Watermarks {
+    next: HashMap<u32, u64>,
+}
+
+impl Watermarks {
+    /// Reads commit-log records of `group`.
+    fn update(&mut self, records: &[Record], group: &str) {
+        for record in records {
+            let Some(partition) = record
+                .key
+                .as_deref()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .and_then(|k| commit_log_partition(k, group))
+            else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_slice::<Value>(&record.payload) else {
+                continue;
+            };
+            if let Some(offset) = value.get("offset").and_then(Value::as_u64) {
+                let slot = self.next.entry(partition).or_insert(0);
+                *slot = (*slot).max(offset);
+            }
+        }
+    }
+
+    /// Whether the record is in the event store.
+    fn covers(&self, record: &Record) -> bool {
+        self.next
+            .get(&record.partition)
+            .is_some_and(|next| record.offset < *next)
+    }
+}
+
+/// The partition of `events` a commit-log key names for `group`.
+fn commit_log_partition(key: &str, group: &str) -> Option<u32> {
+    let rest = key.strip_prefix(topics::EVENTS)?.strip_prefix(':')?;
+    let (partition, key_group) = rest.split_once(':')?;
+    (key_group == group).then(|| partition.parse().ok())?
+}
+
+/// Runs the forwarder until `shutdown` turns true; see the [module
+/// docs](self).
+pub async fn run_post_process_forwarder(
+    broker: Arc<dyn Broker>,
+    store: Arc<dyn Store>,
+    cache: Arc<dyn Cache>,
+    config: PostProcessConfig,
+    stats: Arc<PostProcessStats>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConsumerError> {
+    // A group of its own that never commits: the whole commit log is read
+    // from its start at every start.
+    let log_group = format!(
+        "{}-commit-log-{}",
+        config.group,
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut log = broker
+        .consumer(&log_group, &[topics::SNUBA_COMMIT_LOG])
+        .await?;
+    let mut events = broker.consumer(&config.group, &[topics::EVENTS]).await?;
+    let mut marks = Watermarks::default();
+    let sender = HookSender::new(config.hook_timeout);
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let records = tokio::select! {
+            r = events.poll(config.batch_size, config.poll_timeout) => r?,
+            _ = shutdown.changed() => continue,
+        };
+        catch_up(
+            log.as_mut(),
+            &mut marks,
+            &config.snuba_group,
+            Duration::ZERO,
+        )
+        .await?;
+        if records.is_empty() {
+            continue;
+        }
+        stats
+            .records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        // Wait until the Snuba consumer has written every record.
+        while !records.iter().all(|r| marks.covers(r)) {
+            if *shutdown.borrow() {
+                // Uncommitted: read again after the restart.
+                return Ok(());
+            }
+            let timeout = Duration::from_millis(200);
+            tokio::select! {
+                r = catch_up(log.as_mut(), &mut marks, &config.snuba_group, timeout) => r?,
+                _ = shutdown.changed() => {}
+            }
+        }
+        let mut hooks = HashMap::new();
+        for record in &records {
+            let Ok(Message::Insert(event, _)) = Message::decode(&record.payload) else {
+                continue;
+            };
+            process(
+                &event,
+                store.as_ref(),
+                cache.as_ref(),
+                &sender,
+                &config,
+                &stats,
+                &mut hooks,
+            )
+            .await?;
+        }
+        events.commit(&CommitOffset::after_all(&records)).await?;
+    }
+}
+
+/// Reads what the commit log has (waiting up to `timeout` for the first
+/// record) into `marks`.
+async fn catch_up(
+    log: &mut dyn Consumer,
+    marks: &mut Watermarks,
+    group: &str,
+    timeout: Duration,
+) -> Result<(), ConsumerError> {
+    let mut timeout = timeout;
+    loop {
+        let records = log.poll(1000, timeout).await?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        marks.update(&records, group);
+        timeout = Duration::ZERO;
+    }
+}
+
+/// Post-processes one event: its hooks, unless it was done before.
+async fn process(
+    event: &InsertEvent,
+    store: &dyn Store,
+    cache: &dyn Cache,
+    sender: &HookSender,
+    config: &PostProcessConfig,
+    stats: &PostProcessStats,
+    hooks: &mut HashMap<u64, Vec<ServiceHook>>,
+) -> Result<(), ConsumerError> {
+    let mark = format!("postprocess:{}:{}", event.project_id, event.event_id);
+    match cache.get(&mark).await {
+        Ok(Some(_)) => {
+            stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "post-process marks unavailable; the event may be processed twice");
+        }
+    }
+    let project_hooks = match hooks.get(&event.project_id) {
+        Some(h) => h,
+        None => {
+            let id = i64::try_from(event.project_id).unwrap_or(i64::MAX);
+            let found = store.service_hooks(id).await?;
+            hooks.entry(event.project_id).or_insert(found)
+        }
+    };
+    let wanted: Vec<&ServiceHook> = project_hooks
+        .iter()
+        .filter(|h| h.status == "active" && h.events.iter().any(|e| e == EVENT_CREATED))
+        .collect();
+    if !wanted.is_empty() {
+        let body = Bytes::from(hook_payload(event, &config.base_url).to_string());
+        for hook in wanted {
+            if sender.send_with_retries(hook, body.clone()).await {
+                stats.hooks_sent.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.hooks_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    if let Err(error) = cache.set(&mark, b"1", config.dedup_ttl).await {
+        tracing::warn!(%error, "post-process mark not set");
+    }
+    stats.processed.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The body of an `event.created` request: the stored event and its issue.
+pub fn hook_payload(event: &InsertEvent, base_url: &str) -> Value {
+    let base = base_url.trim_end_matches('/');
+    let issue_url = format!("{base}/organizations/sentry/issues/{}/", event.group_id);
+    let mut data = event.data.clone();
+    if let Some(object) = data.as_object_mut() {
+        object.insert("issue_id".into(), json!(event.group_id.to_string()));
+        object.insert("url".into(), json!(issue_url));
+    }
+    json!({
+        "action": EVENT_CREATED,
+        "event": data,
+        "group": {
+            "id": event.group_id.to_string(),
+            "project": event.project_id.to_string(),
+            "title": event.message,
+            "url": issue_url,
+        },
+    })
+}
+
+/// The hex HMAC-SHA256 of `body` under `secret`: the value of
+/// `X-ServiceHook-Signature`.
+pub fn hook_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sends hook requests over HTTP/1.1 (`http://` URLs: the build has no
+/// TLS client, so an `https://` hook fails with an error that says so).
+struct HookSender {
+    timeout: Duration,
+}
+
+impl HookSender {
+    fn new(timeout: Duration) -> Self {
+        HookSender { timeout }
+    }
+
+    /// Sends up to three times, a second apart; `true` once answered 2xx.
+    async fn send_with_retries(&self, hook: &ServiceHook, body: Bytes) -> bool {
+        for attempt in 1..=3 {
+            match tokio::time::timeout(self.timeout, self.send(hook, body.clone())).await {
+                Ok(Ok(())) => return true,
+                Ok(Err(error)) => {
+                    tracing::warn!(hook = %hook.guid, url = %hook.url, attempt, %error, "service hook failed");
+                }
+                Err(_) => {
+                    tracing::warn!(hook = %hook.guid, url = %hook.url, attempt, "service hook timed out");
+                }
+            }
+            if attempt < 3 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        false
+    }
+
+    async fn send(&self, hook: &ServiceHook, body: Bytes) -> Result<(), String> {
+        let uri: hyper::Uri = hook.url.parse().map_err(|e| format!("bad url: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err("https hooks need a TLS client, which this build lacks".into());
+            }
+            _ => return Err("not an http url".into()),
+        }
+        let host = uri.host().ok_or("no host")?.to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let request = Request::post(path)
+            .header(
+                "host",
+                uri.authority().map_or(host.as_str(), |a| a.as_str()),
+            )
+            .header("content-type", "application/json")
+            .header("user-agent", "sentry-rs/service-hook")
+            .header("x-servicehook-timestamp", timestamp.to_string())
+            .header("x-servicehook-guid", &hook.guid)
+            .header(
+                "x-servicehook-signature",
+                hook_signature(&hook.secret, &body),
+            )
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        // Read the answer so the connection ends cleanly.
+        let _ = response.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {status}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_log_keys_name_partition_and_group() {
+        assert_eq!(
+            commit_log_partition("events:3:snuba-consumers", "snuba-consumers"),
+            Some(3)
+        );
+        assert_eq!(
+            commit_log_partition("events:3:other", "snuba-consumers"),
+            None
+        );
+        assert_eq!(
+            commit_log_partition("transactions:3:snuba-consumers", "snuba-consumers"),
+            None
+        );
+        assert_eq!(
+            commit_log_partition("events:x:snuba-consumers", "snuba-consumers"),
+            None
+        );
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256_hex() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hook_signature("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

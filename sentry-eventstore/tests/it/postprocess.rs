@@ -1,0 +1,170 @@
+//! The post-process forwarder on the in-memory stream: it waits for the
+//! Snuba consumer's commit log, sends signed service hooks once per event,
+//! and only to the hooks that asked for `event.created`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sentry_eventstore::postprocess::hook_signature;
+use sentry_eventstore::{
+    Cache, MemoryCache, PostProcessConfig, PostProcessStats, bootstrap, run_post_process_forwarder,
+};
+use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
+use sentry_stream::{Broker, MemoryBroker, topics};
+
+use crate::hook_receiver::hook_receiver;
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_go_out_once_after_the_commit_log() {
+    let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+    let boot = bootstrap(store.as_ref(), None).await.unwrap();
+    let project = boot.project.id;
+    let (url, received) = hook_receiver("/hook?x=1");
+    let hook = store
+        .create_service_hook(project, &url, &["event.created".into()])
+        .await
+        .unwrap();
+    // A hook for alerts only gets nothing here.
+    let (alert_url, alert_received) = hook_receiver("/alerts");
+    store
+        .create_service_hook(project, &alert_url, &["event.alert".into()])
+        .await
+        .unwrap();
+
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let stats = Arc::new(PostProcessStats::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = PostProcessConfig {
+        poll_timeout: Duration::from_millis(50),
+        base_url: "http://sentry.example".into(),
+        ..PostProcessConfig::default()
+    };
+    let forwarder = tokio::spawn(run_post_process_forwarder(
+        broker.clone(),
+        store.clone(),
+        cache,
+        config,
+        stats.clone(),
+        shutdown,
+    ));
+
+    let event_id = "0f5a3c2e9d8b4a7c6e1f2a3b4c5d6e7f";
+    let insert = InsertEvent {
+        group_id: 42,
+        event_id: event_id.into(),
+        organization_id: None,
+        project_id: project.unsigned_abs(),
+        primary_hash: String::new(),
+        message: "ZeroDivisionError: division by zero".into(),
+        platform: Some("python".into()),
+        datetime: "2026-12-07T10:00:00.000000Z".into(),
+        data: serde_json::Value::Null,
+    };
+    let payload = format!("{{\"event_id\":\"{event_id}\",\"level\":\"error\"}}");
+    let message = Message::encode_insert(&insert, payload.as_bytes(), &InsertState::default());
+    let producer = broker.producer();
+    let key = Some(Bytes::from(project.to_string()));
+    let first = producer
+        .produce(topics::EVENTS, key.clone(), Bytes::from(message.clone()))
+        .await
+        .unwrap();
+
+    // Not in the event store yet: no request.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(received.try_recv().is_err(), "sent before the commit log");
+    assert_eq!(stats.records.load(Ordering::Relaxed), 1);
+
+    let commit = |next: u64| {
+        let key = format!("events:{}:snuba-consumers", first.partition);
+        let value = format!("{{\"offset\":{next},\"orig_message_ts\":0}}");
+        (Some(Bytes::from(key)), Bytes::from(value))
+    };
+    // Another group's commit log entry does not count.
+    producer
+        .produce(
+            topics::SNUBA_COMMIT_LOG,
+            Some(Bytes::from(format!(
+                "events:{}:someone-else",
+                first.partition
+            ))),
+            Bytes::from("{\"offset\":100}"),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        received.try_recv().is_err(),
+        "another group's commit log counted"
+    );
+
+    let (k, v) = commit(first.offset + 1);
+    producer
+        .produce(topics::SNUBA_COMMIT_LOG, k, v)
+        .await
+        .unwrap();
+    let (headers, body) = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the hook is sent once the event is written");
+    assert_eq!(header(&headers, "request-line"), "POST /hook?x=1 HTTP/1.1");
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert_eq!(header(&headers, "x-servicehook-guid"), hook.guid);
+    assert_eq!(
+        header(&headers, "x-servicehook-signature"),
+        hook_signature(&hook.secret, &body)
+    );
+    assert!(
+        header(&headers, "x-servicehook-timestamp")
+            .parse::<u64>()
+            .unwrap()
+            > 1_700_000_000
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["action"], "event.created");
+    assert_eq!(json["event"]["event_id"], event_id);
+    assert_eq!(json["event"]["issue_id"], "42");
+    assert_eq!(json["group"]["id"], "42");
+    assert_eq!(
+        json["group"]["url"],
+        "http://sentry.example/organizations/sentry/issues/42/"
+    );
+
+    // Announced again (a redelivery): no second request.
+    let second = producer
+        .produce(topics::EVENTS, key, Bytes::from(message))
+        .await
+        .unwrap();
+    let (k, v) = commit(second.offset + 1);
+    producer
+        .produce(topics::SNUBA_COMMIT_LOG, k, v)
+        .await
+        .unwrap();
+    let waited = async {
+        while stats.duplicates.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waited)
+        .await
+        .expect("the second announcement is read");
+    assert!(received.recv_timeout(Duration::from_millis(300)).is_err());
+    assert!(
+        alert_received.try_recv().is_err(),
+        "an alert-only hook got event.created"
+    );
+    assert_eq!(stats.processed.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.hooks_sent.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.hooks_failed.load(Ordering::Relaxed), 0);
+
+    stop.send(true).unwrap();
+    forwarder.await.unwrap().unwrap();
+}
