@@ -1,4 +1,5 @@
-//! `sentry run`: ingest, processing and web in one process.
+//! `sentry run`: ingest, processing, post-processing (service hooks) and
+//! web in one process.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sentry_eventstore::{
-    ConsumerStats, IngestConsumerConfig, Store, bootstrap, run_ingest_consumer,
-    run_outcomes_consumer,
+    ConsumerStats, IngestConsumerConfig, MemoryCache, PostProcessConfig, PostProcessStats, Store,
+    bootstrap, run_ingest_consumer, run_outcomes_consumer, run_post_process_forwarder,
 };
 use sentry_snuba::consumer::{SnubaConsumerConfig, SnubaConsumerStats, run_snuba_consumer};
 use sentry_snuba::replacer::{ReplacerStats, run_replacer};
@@ -147,6 +148,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         Arc::new(ReplacerStats::default()),
         shutdown_rx.clone(),
     ));
+    // Service hooks, once the Snuba consumer has written each event. The
+    // "sent" marks live in memory: after a crash, the hooks of the last
+    // uncommitted batch go out again (at least once).
+    let post_process = tokio::spawn(run_post_process_forwarder(
+        broker.clone(),
+        store.clone(),
+        Arc::new(MemoryCache::new()),
+        PostProcessConfig {
+            base_url: url.clone(),
+            ..PostProcessConfig::default()
+        },
+        Arc::new(PostProcessStats::default()),
+        shutdown_rx.clone(),
+    ));
     let expiry = tokio::spawn(sentry_snuba::store::run_expiry(
         events.clone(),
         std::time::Duration::from_secs(3600),
@@ -202,6 +217,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     outcomes.await??;
     snuba_consumer.await??;
     replacer.await??;
+    post_process.await??;
     expiry.await?;
     if let Some(api) = snuba_api {
         api.await??;

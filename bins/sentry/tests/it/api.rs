@@ -398,3 +398,55 @@ fn project_service_hooks() {
     assert_eq!(server.delete(&one).status, 404);
     assert_eq!(server.get_json(hooks), json!([]));
 }
+
+/// The all-in-one server sends a project's `event.created` hooks, signed,
+/// once per event, after the event is searchable.
+#[test]
+fn service_hooks_are_sent_for_stored_events() {
+    let server = Server::start();
+    let (url, received) = crate::hook_receiver::hook_receiver("/sentry");
+    let r = server.send_json(
+        "POST",
+        "/api/0/projects/sentry/internal/hooks/",
+        &json!({"url": url, "events": ["event.created"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hook = r.json();
+
+    let r = server.post_envelope(&error_envelope("KeyError", "'sku'", "lookup", "u1"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event_id = r.json()["id"].as_str().unwrap().to_owned();
+    let (headers, body) = received
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the hook is sent");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("request-line"), "POST /sentry HTTP/1.1");
+    assert_eq!(header("x-servicehook-guid"), hook["id"].as_str().unwrap());
+    assert_eq!(
+        header("x-servicehook-signature"),
+        sentry_eventstore::postprocess::hook_signature(hook["secret"].as_str().unwrap(), &body)
+    );
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["action"], "event.created");
+    assert_eq!(
+        payload["event"]["event_id"],
+        event_id.as_str(),
+        "{payload:#}"
+    );
+    // By then the event store answers for it: search finds its issue.
+    let found = server.issues("is:unresolved KeyError");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["id"], payload["group"]["id"]);
+    assert!(
+        received
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err(),
+        "one request per event"
+    );
+}

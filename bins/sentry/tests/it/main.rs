@@ -9,6 +9,8 @@ mod bad_input;
 mod browser;
 mod durability;
 mod endpoints;
+#[path = "../../../../sentry-eventstore/tests/it/hook_receiver.rs"]
+mod hook_receiver;
 mod inspect;
 mod load;
 mod run;
