@@ -73,7 +73,7 @@ pub use postprocess::{
     POST_PROCESS_GROUP, PostProcessConfig, PostProcessStats, run_post_process_forwarder,
 };
 pub use process::{ProcessError, Processed, process_message};
-pub use sql::slugify;
+pub use sql::{redact_url, slugify};
 pub use sqlite::SqliteStore;
 pub use store::Store;
 
@@ -91,7 +91,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         open_postgres(url).await
     } else {
         Err(StoreError::UnsupportedUrl {
-            url: sql::redact_password(url),
+            url: redact_url(url),
         })
     }
 }
@@ -104,7 +104,7 @@ async fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
     Err(StoreError::FeatureDisabled {
-        url: sql::redact_password(url),
+        url: redact_url(url),
         feature: "postgres",
     })
 }

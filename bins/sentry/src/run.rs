@@ -105,7 +105,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("events.sqlite").display()));
     let events = sentry_snuba::store::open(&events_url)
         .await
-        .with_context(|| format!("opening the event store {events_url}"))?;
+        .with_context(|| {
+            format!(
+                "opening the event store {}",
+                sentry_eventstore::redact_url(&events_url)
+            )
+        })?;
 
     let ingest = IngestConfig {
         max_backlog: args.max_backlog,
@@ -114,8 +119,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let state = Arc::new(
         AppState::new(store.clone(), broker.clone(), ingest, url.clone())
             .with_quota_counter(
-                sentry_relay_core::quota::open_counter(&args.quotas)
-                    .with_context(|| format!("opening the quota counter {}", args.quotas))?,
+                sentry_relay_core::quota::open_counter(&args.quotas).with_context(|| {
+                    format!(
+                        "opening the quota counter {}",
+                        sentry_eventstore::redact_url(&args.quotas)
+                    )
+                })?,
             )
             .with_event_store(events.clone()),
     );

@@ -115,7 +115,12 @@ impl Service {
     pub async fn stream(&self) -> anyhow::Result<Arc<dyn Broker>> {
         let broker = sentry_stream::open(&self.config.stream)
             .await
-            .with_context(|| format!("opening the stream {}", self.config.stream))?;
+            .with_context(|| {
+                format!(
+                    "opening the stream {}",
+                    sentry_eventstore::redact_url(&self.config.stream)
+                )
+            })?;
         let probe = broker.clone();
         self.ops.check(
             "stream",

@@ -23,8 +23,13 @@ async fn run(service: Service) -> anyhow::Result<()> {
     let cache = service.cache().await?;
     let broker = service.stream().await?;
     let bind = service.bind("127.0.0.1:3000")?;
-    let quotas = sentry_relay_core::quota::open_counter(&service.config.quotas)
-        .with_context(|| format!("opening the quota counter {}", service.config.quotas))?;
+    let quotas =
+        sentry_relay_core::quota::open_counter(&service.config.quotas).with_context(|| {
+            format!(
+                "opening the quota counter {}",
+                sentry_eventstore::redact_url(&service.config.quotas)
+            )
+        })?;
     let ingest = IngestConfig {
         max_backlog: service.config.max_backlog,
         trust_forwarded_for: service.config.trust_forwarded_for,
