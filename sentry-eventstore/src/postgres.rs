@@ -22,7 +22,7 @@
 //! Times are `TIMESTAMPTZ`; many-row writes bind arrays and `unnest` them,
 //! one statement per table per batch.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -247,18 +247,36 @@ async fn save_batch(
         .into_iter()
         .unzip();
     if !hashes.is_empty() {
-        let rows = sqlx::query_as::<_, (i64, String, i64, String)>(
-            "SELECT h.project_id, h.hash, g.id, g.status
+        let rows = sqlx::query_as::<_, (i64, String, i64)>(
+            "SELECT h.project_id, h.hash, h.group_id
              FROM unnest($1::bigint[], $2::text[]) AS k(project_id, hash)
-             JOIN group_hashes h ON h.project_id = k.project_id AND h.hash = k.hash
-             JOIN groups g ON g.id = h.group_id",
+             JOIN group_hashes h ON h.project_id = k.project_id AND h.hash = k.hash",
         )
         .bind(&hash_projects)
         .bind(&hashes)
         .fetch_all(&mut **tx)
         .await?;
-        for (project, hash, group, status) in rows {
-            known.groups.insert((project, hash), (group, status));
+        // The issues' rows are locked (in id order, as resolving issues
+        // does) before their status is read: a resolve committed meanwhile
+        // waits for this batch, or this batch sees it, so an event after a
+        // resolve always reports the regression it causes.
+        let mut group_ids: Vec<i64> = rows.iter().map(|(_, _, g)| *g).collect();
+        group_ids.sort_unstable();
+        group_ids.dedup();
+        let statuses: HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>(
+            "SELECT id, status FROM groups WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        )
+        .bind(&group_ids)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+        for (project, hash, group) in rows {
+            if let Some(status) = statuses.get(&group) {
+                known
+                    .groups
+                    .insert((project, hash), (group, status.clone()));
+            }
         }
     }
 

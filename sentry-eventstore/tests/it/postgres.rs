@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use sentry_envelope::protocol::EventId;
-use sentry_eventstore::{IssueQuery, NewEvent, NewProject, Store, bootstrap};
+use sentry_eventstore::{IssueQuery, IssueStatus, NewEvent, NewProject, Store, bootstrap};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::conformance::{Fixture, event};
@@ -327,4 +327,50 @@ async fn nodestore_codecs() {
     assert_eq!(stored.payload["title"], "plain");
     let missing = EventId(uuid::Uuid::new_v4());
     assert!(f.store.event(f.project, missing).await.unwrap().is_none());
+}
+
+/// An issue resolved while a batch adds an event to it: either the resolve
+/// comes first and the event reports the regression it causes (the issue
+/// ends unresolved), or the event comes first and the issue ends resolved.
+/// Never an unresolved issue whose event said it regressed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resolving_during_a_save_reports_the_regression() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let url = schema.url();
+    let f = Fixture::open(&url, None).await;
+    let saver = sentry_eventstore::open(&url).await.unwrap();
+    let (mut regressed, mut resolved_last) = (0, 0);
+    for round in 0..40 {
+        let hash = format!("race-{round}");
+        let first = f
+            .store
+            .save_events(&[event(f.project, &hash, 0, None)])
+            .await
+            .unwrap();
+        let group = first[0].group_id;
+        let batch = [event(f.project, &hash, 1, None)];
+        let ids = [group];
+        let (save, resolve) = tokio::join!(
+            saver.save_events(&batch),
+            f.store.set_issue_status(f.org, &ids, IssueStatus::Resolved),
+        );
+        let outcome = &save.unwrap()[0];
+        assert_eq!(resolve.unwrap(), 1);
+        let issue = f.store.issue(f.org, group).await.unwrap().unwrap();
+        assert_eq!(
+            outcome.regressed,
+            issue.status == IssueStatus::Unresolved,
+            "round {round}: regressed {} but the issue is {:?}",
+            outcome.regressed,
+            issue.status
+        );
+        if outcome.regressed {
+            regressed += 1;
+        } else {
+            resolved_last += 1;
+        }
+    }
+    eprintln!("resolve first: {regressed}, save first: {resolved_last}");
 }
