@@ -47,6 +47,10 @@ pub enum StoreError {
         /// The cargo feature that adds the backend.
         feature: &'static str,
     },
+    /// Another consumer added some of these stream records already: read
+    /// the stored offsets again ([`crate::Store::stream_offsets`]).
+    #[error("stream records already added: {0}")]
+    AlreadyAdded(String),
     /// A stored value could not be read back.
     #[error("corrupt stored value in {table}: {detail}")]
     Corrupt {

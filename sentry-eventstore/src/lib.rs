@@ -64,7 +64,7 @@ pub use message::{IngestMessage, MessageError};
 pub use models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
+    ProjectUpdate, ReadRange, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 pub use outcomes::{OUTCOMES_CONSUMER_GROUP, produce_outcome, run_outcomes_consumer};
 #[cfg(feature = "postgres")]

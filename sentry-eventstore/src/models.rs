@@ -114,6 +114,22 @@ pub struct ProjectUpdate {
     pub settings: Option<ProjectSettings>,
 }
 
+/// The records of one stream partition a batch was made of: offsets
+/// `first..next`, read by `group`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadRange {
+    /// The consumer group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The offset of the first record.
+    pub first: u64,
+    /// The offset after the last record.
+    pub next: u64,
+}
+
 /// Which outcomes to add up, for the stats API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutcomeQuery {

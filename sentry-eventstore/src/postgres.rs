@@ -37,13 +37,14 @@ use crate::error::{Result, StoreError};
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
+    ProjectUpdate, ReadRange, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 use crate::sql::{
-    Columns, Known, NODESTORE_CODEC, Plan, Planner, compress_missing, conflict, contains_pattern,
-    issue, key, key_project_missing, last_characters, new_hook_secret, new_key, organization,
-    outcome_total, parse_role, payload_views, project, redact_url, releases_and_environments,
-    service_hook, settings_json, slugify, sql_int, stored_event, team, token, token_hash, user,
+    Columns, Known, NODESTORE_CODEC, Plan, Planner, already_added, compress_missing, conflict,
+    contains_pattern, issue, key, key_project_missing, last_characters, new_hook_secret, new_key,
+    organization, outcome_total, parse_role, payload_views, project, redact_url,
+    releases_and_environments, service_hook, settings_json, slugify, sql_int, stored_event,
+    stream_offsets, team, token, token_hash, user,
 };
 use crate::store::Store;
 
@@ -69,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "service_hooks",
         include_str!("../migrations/postgres/0004_service_hooks.sql"),
+    ),
+    (
+        5,
+        "stream_offsets",
+        include_str!("../migrations/postgres/0005_stream_offsets.sql"),
     ),
 ];
 
@@ -746,10 +752,54 @@ impl Store for PostgresStore {
             })
     }
 
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
+    async fn record_outcomes(&self, outcomes: &[Outcome], read: &[ReadRange]) -> Result<()> {
         use std::collections::BTreeMap;
 
+        if outcomes.is_empty() && read.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Partitions in order, so that two consumers wait, not deadlock.
+        let mut ranges: Vec<&ReadRange> = read.iter().collect();
+        ranges.sort_by(|a, b| {
+            (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition))
+        });
+        for range in ranges {
+            sqlx::query(
+                "INSERT INTO stream_offsets (consumer_group, topic, partition_id, next_offset)
+                 VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .execute(&mut *tx)
+            .await?;
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT next_offset FROM stream_offsets
+                 WHERE consumer_group = $1 AND topic = $2 AND partition_id = $3 FOR UPDATE",
+            )
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored > sql_int(range.first) {
+                tx.rollback().await?;
+                return Err(already_added(range, stored));
+            }
+            sqlx::query(
+                "UPDATE stream_offsets SET next_offset = $1
+                 WHERE consumer_group = $2 AND topic = $3 AND partition_id = $4",
+            )
+            .bind(sql_int(range.next))
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .execute(&mut *tx)
+            .await?;
+        }
         if outcomes.is_empty() {
+            tx.commit().await?;
             return Ok(());
         }
         // Summed per row first (one statement may not change a row twice),
@@ -817,9 +867,22 @@ impl Store for PostgresStore {
         .bind(&columns.6)
         .bind(&quantities)
         .bind(&times_seen)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn stream_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT partition_id, next_offset FROM stream_offsets
+             WHERE consumer_group = $1 AND topic = $2 ORDER BY partition_id",
+        )
+        .bind(group)
+        .bind(topic)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(stream_offsets(rows))
     }
 
     async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>> {

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StoreError};
 use crate::models::{
-    ApiToken, Issue, IssueStatus, NewEvent, Organization, OutcomeTotal, Project, ProjectKey, Role,
-    SaveOutcome, ServiceHook, StoredEvent, Team, User,
+    ApiToken, Issue, IssueStatus, NewEvent, Organization, OutcomeTotal, Project, ProjectKey,
+    ReadRange, Role, SaveOutcome, ServiceHook, StoredEvent, Team, User,
 };
 
 /// Typed access to the columns of a result row, by name.
@@ -88,6 +88,21 @@ pub(crate) fn last_characters(secret: &str) -> String {
 /// A new random key (public or secret): 32 hex digits.
 pub(crate) fn new_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The error of a [`ReadRange`] some of whose records were added already.
+pub(crate) fn already_added(range: &ReadRange, stored: i64) -> StoreError {
+    StoreError::AlreadyAdded(format!(
+        "{} read {}[{}] from offset {}, but offsets up to {stored} were added",
+        range.group, range.topic, range.partition, range.first
+    ))
+}
+
+/// Stored (partition, next offset) rows, as unsigned numbers.
+pub(crate) fn stream_offsets(rows: Vec<(i64, i64)>) -> Vec<(u32, u64)> {
+    rows.into_iter()
+        .filter_map(|(p, n)| Some((u32::try_from(p).ok()?, u64::try_from(n).ok()?)))
+        .collect()
 }
 
 /// A new service-hook secret: 64 hex digits.

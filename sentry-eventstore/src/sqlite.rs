@@ -23,14 +23,14 @@ use crate::error::{Result, StoreError};
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueSort, IssueStatus, KeyUpdate, Member,
     NewEvent, NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey,
-    ProjectUpdate, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
+    ProjectUpdate, ReadRange, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 use crate::sql::{
-    Columns, Known, NODESTORE_CODEC, Plan, Planner, compress_missing, conflict, contains_pattern,
-    from_micros, issue, key, key_project_missing, last_characters, micros, new_hook_secret,
-    new_key, organization, outcome_total, parse_role, payload_views, project,
-    releases_and_environments, service_hook, settings_json, slugify, sql_int, stored_event, team,
-    token, token_hash, user,
+    Columns, Known, NODESTORE_CODEC, Plan, Planner, already_added, compress_missing, conflict,
+    contains_pattern, from_micros, issue, key, key_project_missing, last_characters, micros,
+    new_hook_secret, new_key, organization, outcome_total, parse_role, payload_views, project,
+    releases_and_environments, service_hook, settings_json, slugify, sql_int, stored_event,
+    stream_offsets, team, token, token_hash, user,
 };
 use crate::store::Store;
 
@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "service_hooks",
         include_str!("../migrations/sqlite/0004_service_hooks.sql"),
+    ),
+    (
+        5,
+        "stream_offsets",
+        include_str!("../migrations/sqlite/0005_stream_offsets.sql"),
     ),
 ];
 
@@ -665,11 +670,45 @@ impl Store for SqliteStore {
             })
     }
 
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
-        if outcomes.is_empty() {
+    async fn record_outcomes(&self, outcomes: &[Outcome], read: &[ReadRange]) -> Result<()> {
+        if outcomes.is_empty() && read.is_empty() {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
+        for range in read {
+            sqlx::query(
+                "INSERT INTO stream_offsets (consumer_group, topic, partition_id, next_offset)
+                 VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .execute(&mut *tx)
+            .await?;
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT next_offset FROM stream_offsets
+                 WHERE consumer_group = ? AND topic = ? AND partition_id = ?",
+            )
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored > sql_int(range.first) {
+                tx.rollback().await?;
+                return Err(already_added(range, stored));
+            }
+            sqlx::query(
+                "UPDATE stream_offsets SET next_offset = ?
+                 WHERE consumer_group = ? AND topic = ? AND partition_id = ?",
+            )
+            .bind(sql_int(range.next))
+            .bind(&range.group)
+            .bind(&range.topic)
+            .bind(i64::from(range.partition))
+            .execute(&mut *tx)
+            .await?;
+        }
         for outcome in outcomes {
             let minute = outcome.timestamp.timestamp().div_euclid(60) * 60;
             sqlx::query(
@@ -693,6 +732,18 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn stream_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT partition_id, next_offset FROM stream_offsets
+             WHERE consumer_group = ? AND topic = ? ORDER BY partition_id",
+        )
+        .bind(group)
+        .bind(topic)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(stream_offsets(rows))
     }
 
     async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>> {

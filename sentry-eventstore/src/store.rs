@@ -8,8 +8,8 @@ use sentry_relay_core::outcome::Outcome;
 use crate::error::Result;
 use crate::models::{
     ApiToken, EventSelector, Issue, IssueQuery, IssueStatus, KeyUpdate, Member, NewEvent,
-    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate, Role,
-    SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
+    NewProject, Organization, OutcomeQuery, OutcomeTotal, Project, ProjectKey, ProjectUpdate,
+    ReadRange, Role, SaveOutcome, ServiceHook, Session, StoredEvent, Team, User,
 };
 
 /// Everything the ingest consumer and the web API need from storage.
@@ -156,8 +156,15 @@ pub trait Store: Send + Sync {
     -> Result<Option<StoredEvent>>;
     /// An event by id.
     async fn event(&self, project_id: i64, event_id: EventId) -> Result<Option<StoredEvent>>;
-    /// Adds outcomes to the per-minute sums.
-    async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()>;
+    /// Adds outcomes to the per-minute sums. With `read`, the outcomes
+    /// come from those stream records, and the store remembers, in the same
+    /// transaction, that they were added: if another call already added a
+    /// record of `read` (a redelivery), nothing is added and the answer is
+    /// [`StoreError::AlreadyAdded`](crate::StoreError::AlreadyAdded).
+    async fn record_outcomes(&self, outcomes: &[Outcome], read: &[ReadRange]) -> Result<()>;
+    /// Per partition of `topic`, the offset after the last record `group`
+    /// added with [`record_outcomes`](Self::record_outcomes).
+    async fn stream_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>>;
     /// Sums of outcomes per time bucket, project, key, outcome, reason and
     /// category, oldest bucket first.
     async fn outcomes(&self, query: &OutcomeQuery) -> Result<Vec<OutcomeTotal>>;

@@ -10,7 +10,7 @@ use sentry_envelope::DataCategory;
 use sentry_envelope::protocol::EventId;
 use sentry_eventstore::{
     EventSelector, IssueQuery, IssueSort, IssueStatus, KeyUpdate, NewEvent, NewProject,
-    OutcomeQuery, ProjectUpdate, Role, Session, Store, StoreError, bootstrap,
+    OutcomeQuery, ProjectUpdate, ReadRange, Role, Session, Store, StoreError, bootstrap,
 };
 use sentry_relay_core::ProjectSettings;
 use sentry_relay_core::outcome::{Outcome, OutcomeKind};
@@ -530,20 +530,86 @@ pub(crate) async fn outcomes_add_up(f: Fixture) {
     };
     let p = f.project as u64;
     f.store
-        .record_outcomes(&[
-            outcome(0, p, OutcomeKind::Accepted, None, 5),
-            outcome(1, p, OutcomeKind::Accepted, None, 2),
-            outcome(0, p, OutcomeKind::Filtered, Some("localhost"), 1),
-            outcome(0, p + 1000, OutcomeKind::Accepted, None, 7),
-            outcome(90, p, OutcomeKind::RateLimited, Some("key_quota"), 3),
-        ])
+        .record_outcomes(
+            &[
+                outcome(0, p, OutcomeKind::Accepted, None, 5),
+                outcome(1, p, OutcomeKind::Accepted, None, 2),
+                outcome(0, p, OutcomeKind::Filtered, Some("localhost"), 1),
+                outcome(0, p + 1000, OutcomeKind::Accepted, None, 7),
+                outcome(90, p, OutcomeKind::RateLimited, Some("key_quota"), 3),
+            ],
+            &[],
+        )
         .await
         .unwrap();
     // Recording the same minute again adds to it.
+    let read = |partition, first, next| ReadRange {
+        group: "outcomes-consumer".into(),
+        topic: "outcomes".into(),
+        partition,
+        first,
+        next,
+    };
     f.store
-        .record_outcomes(&[outcome(0, p, OutcomeKind::Accepted, None, 1)])
+        .record_outcomes(
+            &[outcome(0, p, OutcomeKind::Accepted, None, 1)],
+            &[read(0, 0, 10)],
+        )
         .await
         .unwrap();
+    assert_eq!(
+        f.store
+            .stream_offsets("outcomes-consumer", "outcomes")
+            .await
+            .unwrap(),
+        [(0, 10)]
+    );
+    // Records read again (some of 0..10) add nothing.
+    let again = f
+        .store
+        .record_outcomes(
+            &[outcome(0, p, OutcomeKind::Accepted, None, 100)],
+            &[read(1, 0, 4), read(0, 5, 12)],
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyAdded(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        f.store
+            .stream_offsets("outcomes-consumer", "outcomes")
+            .await
+            .unwrap(),
+        [(0, 10)],
+        "a refused call changes no offset"
+    );
+    // The records after them do; other groups and topics are apart.
+    f.store
+        .record_outcomes(&[], &[read(0, 10, 12), read(1, 0, 4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .stream_offsets("outcomes-consumer", "outcomes")
+            .await
+            .unwrap(),
+        [(0, 12), (1, 4)]
+    );
+    assert!(
+        f.store
+            .stream_offsets("other", "outcomes")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.store
+            .stream_offsets("outcomes-consumer", "x")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let hourly = f
         .store
         .outcomes(&OutcomeQuery {

@@ -9,6 +9,7 @@
 mod cache;
 mod conformance;
 mod hook_receiver;
+mod outcomes;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod postprocess;
