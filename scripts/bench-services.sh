@@ -11,7 +11,8 @@
 # partition, so one project cannot use two consumers). Prints the rate relay
 # accepted at, the end-to-end rate (until every event is a ClickHouse row), the
 # ingest consumers' lag sampled every 0.5 s during the burst, and the RSS of
-# each service at the end. Each run uses a new namespace (PostgreSQL and
+# each service at the end (post-process-forwarder included, with no hooks
+# to send; the shared cache is on Redis). Each run uses a new namespace (PostgreSQL and
 # ClickHouse databases, topic prefix) and stops its services at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,7 @@ export SENTRY_STREAM_URL="$SENTRY_TEST_KAFKA_URL?prefix=$ns-&partitions=4"
 export SENTRY_METADATA_URL="$pg_server/$ns"
 export SENTRY_EVENT_STORE_URL="clickhouse://${ch#http://}/$ns"
 export SENTRY_QUOTAS_URL="$SENTRY_TEST_REDIS_URL?prefix=$ns:"
+export SENTRY_CACHE_URL="$SENTRY_TEST_REDIS_URL?prefix=$ns:cache:"
 export SENTRY_URL="http://127.0.0.1:$web_port"
 export SENTRY_ADMIN_TOKEN=$token
 export RUST_LOG=warn
@@ -91,6 +93,7 @@ for _ in $(seq "$consumers"); do
 done
 spawn snuba-replacer
 spawn worker
+spawn post-process-forwarder
 wait_ready
 
 api() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$web_port$1"; }
