@@ -3,15 +3,31 @@
 //!
 //! - Topics are created on first use (by a producer or a consumer) with
 //!   [`KafkaConfig::partitions`] partitions; a topic that already exists keeps
-//!   its partition count.
+//!   its partition count. The topic's metadata is read first and it is
+//!   created only when missing, so credentials without the right to create
+//!   topics (ACLs) do for topics made beforehand.
 //! - The producer picks the partition itself with [`partition_for_key`] (or
 //!   round-robin without a key), so one project's events stay in one
 //!   partition and the choice is the same as in the other backends. It
-//!   answers only after the broker acknowledged the record (`acks=all`).
+//!   answers only after the broker acknowledged the record (`acks=all`). It
+//!   is idempotent (`enable.idempotence=true`): a send that librdkafka
+//!   retries after a lost acknowledgement is not stored twice. Where the
+//!   credentials do not allow it (brokers before Kafka 2.8 want the
+//!   `IdempotentWrite` cluster permission for it, some managed services a
+//!   permission of their own), the URL takes `enable.idempotence=false`.
 //! - Consumers of one group split the partitions between them (Kafka's group
 //!   protocol); offsets are committed only when [`Consumer::commit`] is called
 //!   (no auto-commit). [`Broker::consumer`] waits until the group gave the new
 //!   consumer its partitions, so records produced after it returns are read.
+//!   A member takes part in a rebalance while it polls.
+//! - [`Consumer::commit`] commits only the offsets of partitions the
+//!   consumer holds at that moment: after a rebalance moved a partition to
+//!   another member, an offset of it read before is dropped (with a debug
+//!   log), so it cannot overwrite the new holder's progress.
+//! - Dropping a consumer closes it, leaving the group at once (its partitions
+//!   go to the other members without waiting for the session timeout). That
+//!   waits for the broker, so inside a tokio runtime it is done on a blocking
+//!   thread (dropping the runtime waits for it).
 //! - [`Broker::lag`] asks the broker (committed offsets and high watermarks):
 //!   a round trip, so callers on a hot path cache it.
 //!
@@ -149,6 +165,27 @@ impl KafkaConfig {
     }
 }
 
+/// The settings of the producer (the URL's librdkafka settings last, so
+/// they may override these).
+fn producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut producer = config.client();
+    producer
+        // Topics are made by `ensure_topic` with our partition count,
+        // never by the broker's defaults when metadata is asked for.
+        .set("allow.auto.create.topics", "false")
+        .set("acks", "all")
+        // librdkafka's retries keep the order and store a record once.
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.max.bytes", config.max_record_bytes.to_string())
+        .set("message.timeout.ms", "30000")
+        // Our own partitioner decides; this only covers a record sent
+        // without an explicit partition (never, here).
+        .set("partitioner", "murmur2_random");
+    config.apply_options(&mut producer);
+    producer
+}
+
 fn millis(d: Duration) -> u128 {
     d.as_millis().max(1)
 }
@@ -195,20 +232,7 @@ impl KafkaBroker {
     /// Connects (lazily: nothing is sent until the first request) to the
     /// cluster `config` names.
     pub fn new(config: KafkaConfig) -> Result<Self, StreamError> {
-        let mut producer = config.client();
-        producer
-            // Topics are made by `ensure_topic` with our partition count,
-            // never by the broker's defaults when metadata is asked for.
-            .set("allow.auto.create.topics", "false")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.max.bytes", config.max_record_bytes.to_string())
-            .set("message.timeout.ms", "30000")
-            // Our own partitioner decides; this only covers a record sent
-            // without an explicit partition (never, here).
-            .set("partitioner", "murmur2_random");
-        config.apply_options(&mut producer);
-        let producer: FutureProducer = producer
+        let producer: FutureProducer = producer_config(&config)
             .create()
             .map_err(|e| kafka_error("creating the Kafka producer", e))?;
         let mut admin = config.client();
@@ -244,6 +268,12 @@ impl Inner {
         if let Some((count, _)) = lock(&self.topics).get(topic) {
             return Ok(*count);
         }
+        // Creating a topic needs a right that a service's credentials may
+        // lack (ACLs): ask for the topic first, create it only if missing.
+        let count = self.partition_count(topic).await?;
+        if count > 0 {
+            return Ok(self.known_topic(topic, count));
+        }
         let replication = i32::try_from(self.config.replication_factor).unwrap_or(1);
         let partitions = i32::try_from(self.config.partitions).unwrap_or(1);
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
@@ -270,10 +300,7 @@ impl Inner {
         loop {
             let count = self.partition_count(topic).await?;
             if count > 0 {
-                lock(&self.topics)
-                    .entry(topic.to_owned())
-                    .or_insert_with(|| (count, Partitioner::default()));
-                return Ok(count);
+                return Ok(self.known_topic(topic, count));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(StreamError::Backend {
@@ -283,6 +310,15 @@ impl Inner {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Remembers that `topic` exists with `count` partitions; returns the
+    /// count remembered first (a concurrent caller may have been first).
+    fn known_topic(&self, topic: &str, count: u32) -> u32 {
+        lock(&self.topics)
+            .entry(topic.to_owned())
+            .or_insert_with(|| (count, Partitioner::default()))
+            .0
     }
 
     /// The partitions the cluster's metadata lists for `topic` (0 when the
@@ -489,6 +525,32 @@ struct KafkaConsumer {
     consumer: Arc<StreamConsumer>,
     /// Records received while waiting for the group to assign partitions.
     pending: std::collections::VecDeque<Record>,
+    /// Another handle on `consumer`, which closes it. Declared after
+    /// `consumer`, so dropped after it (fields drop in declaration order):
+    /// it holds the last handle, unless a commit still running on a
+    /// blocking thread holds one, and then the consumer is closed there.
+    _close: CloseOnDrop,
+}
+
+/// Closes a consumer when dropped: librdkafka leaves the group (a last
+/// revoke, then LeaveGroup), which waits for the broker, so inside a tokio
+/// runtime this is done on a blocking thread rather than on the (maybe
+/// async) thread that dropped it. Dropping the runtime waits for blocking
+/// tasks that started; one not started yet, or refused by a runtime that is
+/// shutting down, is dropped where it is, closing the consumer there: the
+/// group is left either way.
+struct CloseOnDrop(Option<Arc<StreamConsumer>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(consumer))),
+            Err(_) => drop(consumer),
+        }
+    }
 }
 
 impl KafkaConsumer {
@@ -567,15 +629,39 @@ impl Consumer for KafkaConsumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut list = TopicPartitionList::new();
         for commit in offsets {
             validate_name("topic", &commit.topic)?;
+        }
+        // Only partitions this consumer holds: after a rebalance, another
+        // member holds the others and its progress is not ours to overwrite.
+        // The assignment changes only in `poll` (rebalances are served
+        // there), which cannot run during this call.
+        let assigned = self
+            .consumer
+            .assignment()
+            .map_err(|e| kafka_error("reading the consumer's assignment", e))?;
+        let mut list = TopicPartitionList::new();
+        for commit in offsets {
+            let topic = self.inner.full_name(&commit.topic);
+            let partition = to_i32(commit.partition);
+            if assigned.find_partition(&topic, partition).is_none() {
+                tracing::debug!(
+                    topic = %commit.topic,
+                    partition = commit.partition,
+                    next_offset = commit.next_offset,
+                    "not committing the offset of a partition this consumer does not hold"
+                );
+                continue;
+            }
             list.add_partition_offset(
-                &self.inner.full_name(&commit.topic),
-                to_i32(commit.partition),
+                &topic,
+                partition,
                 Offset::Offset(to_i64(commit.next_offset)),
             )
             .map_err(|e| kafka_error("committing offsets", e))?;
+        }
+        if list.count() == 0 {
+            return Ok(());
         }
         let consumer = self.consumer.clone();
         blocking(move || {
@@ -638,10 +724,12 @@ impl Broker for KafkaBroker {
         consumer
             .subscribe(&names)
             .map_err(|e| kafka_error(format!("subscribing to {}", names.join(", ")), e))?;
+        let consumer = Arc::new(consumer);
         let mut this = KafkaConsumer {
             inner: inner.clone(),
-            consumer: Arc::new(consumer),
+            consumer: consumer.clone(),
             pending: Default::default(),
+            _close: CloseOnDrop(Some(consumer)),
         };
         // Join the group before answering: until the group assigns
         // partitions, nothing is read. Records that arrive meanwhile are
@@ -707,5 +795,24 @@ impl Broker for KafkaBroker {
             Ok(lag)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_producer_is_idempotent_unless_the_url_says_otherwise() {
+        let config = KafkaConfig::from_url("kafka://127.0.0.1:9092").unwrap();
+        let producer = producer_config(&config);
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(producer.get("acks"), Some("all"));
+        let config =
+            KafkaConfig::from_url("kafka://127.0.0.1:9092?enable.idempotence=false").unwrap();
+        assert_eq!(
+            producer_config(&config).get("enable.idempotence"),
+            Some("false")
+        );
     }
 }

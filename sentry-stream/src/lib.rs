@@ -129,7 +129,8 @@ pub trait Consumer: Send {
     ) -> Result<Vec<Record>, StreamError>;
 
     /// Stores the group's offsets durably. Does not move this consumer's
-    /// read position.
+    /// read position. With Kafka, offsets of partitions this consumer does
+    /// not hold (any more, after a rebalance) are skipped.
     async fn commit(&mut self, offsets: &[CommitOffset]) -> Result<(), StreamError>;
 }
 

@@ -64,6 +64,13 @@ pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// (`CI` set), where that fails.
 #[cfg(feature = "kafka")]
 pub(crate) fn kafka_broker(partitions: u32) -> Option<Arc<dyn Broker>> {
+    let config = kafka_config(partitions)?;
+    Some(Arc::new(sentry_stream::KafkaBroker::new(config).unwrap()))
+}
+
+/// The configuration [`kafka_broker`] uses, for a test that changes it.
+#[cfg(feature = "kafka")]
+pub(crate) fn kafka_config(partitions: u32) -> Option<sentry_stream::KafkaConfig> {
     use std::sync::atomic::{AtomicU32, Ordering};
     const URL_VAR: &str = "SENTRY_TEST_KAFKA_URL";
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -89,5 +96,5 @@ pub(crate) fn kafka_broker(partitions: u32) -> Option<Arc<dyn Broker>> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     config.partitions = partitions;
-    Some(Arc::new(sentry_stream::KafkaBroker::new(config).unwrap()))
+    Some(config)
 }
