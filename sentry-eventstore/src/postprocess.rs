@@ -10,7 +10,9 @@
 //! open its issue) finds it.
 //!
 //! For each event it then sends the project's service hooks that subscribe
-//! to `event.created`: a POST of JSON, signed with the hook's secret
+//! to `event.created` (`http://` or `https://`, the server's certificate
+//! checked against the system's authorities): a POST of JSON, signed with
+//! the hook's secret
 //! (`X-ServiceHook-Signature`: HMAC-SHA256 of the body, hex). A hook that
 //! fails is tried three times, then logged and counted; it never stops the
 //! stream.
@@ -64,6 +66,9 @@ pub struct PostProcessConfig {
     pub dedup_ttl: Duration,
     /// The public URL of the web UI, for the issue links in hook payloads.
     pub base_url: String,
+    /// A PEM file of certificate authorities that `https://` hooks may
+    /// also present, besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PostProcessConfig {
@@ -76,6 +81,7 @@ impl Default for PostProcessConfig {
             hook_timeout: Duration::from_secs(5),
             dedup_ttl: Duration::from_secs(24 * 3600),
             base_url: "http://127.0.0.1:9000".into(),
+            ca_file: None,
         }
     }
 }
@@ -160,7 +166,7 @@ pub async fn run_post_process_forwarder(
         .await?;
     let mut events = broker.consumer(&config.group, &[topics::EVENTS]).await?;
     let mut marks = Watermarks::default();
-    let sender = HookSender::new(config.hook_timeout);
+    let sender = HookSender::new(config.hook_timeout, config.ca_file.as_deref());
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -318,15 +324,22 @@ pub fn hook_signature(secret: &str, body: &[u8]) -> String {
         .collect()
 }
 
-/// Sends hook requests over HTTP/1.1 (`http://` URLs: the build has no
-/// TLS client, so an `https://` hook fails with an error that says so).
+/// Sends hook requests over HTTP/1.1, in the clear for `http://` URLs and
+/// over TLS (rustls) for `https://` ones. Servers are verified against the
+/// system's certificate authorities (`SSL_CERT_FILE` or `SSL_CERT_DIR`
+/// replace them, for a private CA).
 struct HookSender {
     timeout: Duration,
+    tls: Result<tokio_rustls::TlsConnector, String>,
 }
 
 impl HookSender {
-    fn new(timeout: Duration) -> Self {
-        HookSender { timeout }
+    fn new(timeout: Duration, ca_file: Option<&std::path::Path>) -> Self {
+        let tls = tls_connector(ca_file);
+        if let Err(error) = &tls {
+            tracing::warn!(%error, "https service hooks cannot be sent");
+        }
+        HookSender { timeout, tls }
     }
 
     /// Sends up to three times, a second apart; `true` once answered 2xx.
@@ -350,23 +363,14 @@ impl HookSender {
 
     async fn send(&self, hook: &ServiceHook, body: Bytes) -> Result<(), String> {
         let uri: hyper::Uri = hook.url.parse().map_err(|e| format!("bad url: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err("https hooks need a TLS client, which this build lacks".into());
-            }
-            _ => return Err("not an http url".into()),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err("not an http or https url".into()),
+        };
         let host = uri.host().ok_or("no host")?.to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        let stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -385,19 +389,87 @@ impl HookSender {
             )
             .body(Full::new(body))
             .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
+        // IPv6 literals come bracketed in URLs, not in socket addresses.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let stream = TcpStream::connect((bare, port))
             .await
             .map_err(|e| e.to_string())?;
-        let status = response.status();
-        // Read the answer so the connection ends cleanly.
-        let _ = response.into_body().collect().await;
+        let status = if https {
+            let connector = self.tls.as_ref().map_err(Clone::clone)?;
+            let name = rustls::pki_types::ServerName::try_from(bare.to_owned())
+                .map_err(|e| format!("bad host name: {e}"))?;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            exchange(stream, request).await?
+        } else {
+            exchange(stream, request).await?
+        };
         if status.is_success() {
             Ok(())
         } else {
             Err(format!("answered {status}"))
         }
     }
+}
+
+/// One request and its answer's status on a fresh connection.
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<hyper::StatusCode, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    // Read the answer so the connection ends cleanly.
+    let _ = response.into_body().collect().await;
+    Ok(status)
+}
+
+/// A TLS client trusting the system's certificate authorities, and those
+/// of `ca_file`.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (mut added, _) = roots.add_parsable_certificates(found.certs);
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        added += roots.add_parsable_certificates(certs).0;
+    }
+    if added == 0 {
+        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "no certificate authorities found (install ca-certificates or set SSL_CERT_FILE){}",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", errors.join("; "))
+            }
+        ));
+    }
+    // ring, not aws-lc-rs (whose C build is much heavier): rustls marks
+    // ring's provider deprecated for its lack of post-quantum key exchange,
+    // which hook requests do not need.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 #[cfg(test)]

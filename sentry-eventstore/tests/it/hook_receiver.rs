@@ -15,33 +15,41 @@ pub(crate) fn hook_receiver(path: &str) -> (String, mpsc::Receiver<Received>) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = Vec::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            headers.push(("request-line".to_owned(), line.trim().to_owned()));
-            loop {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                let Some((name, value)) = line.trim_end().split_once(':') else {
-                    break;
-                };
-                headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .map_or(0, |(_, v)| v.parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .unwrap();
-            if tx.send((headers, body)).is_err() {
+            let Ok(stream) = stream else { return };
+            if !answer(stream, &tx) {
                 return;
             }
         }
     });
     (url, rx)
+}
+
+/// Reads one request from `stream`, answers 200 and hands it over; `false`
+/// once nobody listens any more.
+pub(crate) fn answer(stream: impl Read + Write, tx: &mpsc::Sender<Received>) -> bool {
+    let mut reader = BufReader::new(stream);
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    headers.push(("request-line".to_owned(), line.trim().to_owned()));
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            break;
+        };
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let stream = reader.get_mut();
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    stream.flush().unwrap();
+    tx.send((headers, body)).is_ok()
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use sentry_eventstore::{
 use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
 use sentry_stream::{Broker, MemoryBroker, topics};
 
-use crate::hook_receiver::hook_receiver;
+use crate::hook_receiver::{Received, answer, hook_receiver};
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers
@@ -167,4 +168,143 @@ async fn hooks_go_out_once_after_the_commit_log() {
 
     stop.send(true).unwrap();
     forwarder.await.unwrap().unwrap();
+}
+
+/// An HTTPS receiver on `localhost` with a certificate of its own; the PEM
+/// file of that certificate is the authority to trust.
+fn tls_hook_receiver(
+    dir: &std::path::Path,
+) -> (String, std::path::PathBuf, mpsc::Receiver<Received>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, certified.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    #[allow(deprecated)] // The provider the forwarder uses; see there.
+    let provider = rustls::crypto::ring::default_provider();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://localhost:{}/secure",
+        listener.local_addr().unwrap().port()
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let tls = rustls::StreamOwned::new(connection, stream);
+            // A client that refuses the certificate ends the handshake
+            // here; wait for the next one.
+            let Ok(answered) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(tls, &tx)))
+            else {
+                continue;
+            };
+            if !answered {
+                return;
+            }
+        }
+    });
+    (url, ca, rx)
+}
+
+/// Runs a forwarder with `ca_file` until one event's hooks are done.
+async fn forward_one(
+    project: i64,
+    store: Arc<dyn sentry_eventstore::Store>,
+    ca_file: Option<std::path::PathBuf>,
+) -> Arc<PostProcessStats> {
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let stats = Arc::new(PostProcessStats::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let forwarder = tokio::spawn(run_post_process_forwarder(
+        broker.clone(),
+        store,
+        Arc::new(MemoryCache::new()),
+        PostProcessConfig {
+            poll_timeout: Duration::from_millis(50),
+            ca_file,
+            ..PostProcessConfig::default()
+        },
+        stats.clone(),
+        shutdown,
+    ));
+    let insert = InsertEvent {
+        group_id: 7,
+        event_id: "9a8b7c6d5e4f43218765abcdef012345".into(),
+        organization_id: None,
+        project_id: project.unsigned_abs(),
+        primary_hash: String::new(),
+        message: "over TLS".into(),
+        platform: None,
+        datetime: "2026-12-07T10:00:00.000000Z".into(),
+        data: serde_json::Value::Null,
+    };
+    let message = Message::encode_insert(
+        &insert,
+        b"{\"message\":\"over TLS\"}",
+        &InsertState::default(),
+    );
+    let producer = broker.producer();
+    let at = producer
+        .produce(topics::EVENTS, None, Bytes::from(message))
+        .await
+        .unwrap();
+    producer
+        .produce(
+            topics::SNUBA_COMMIT_LOG,
+            Some(Bytes::from(format!(
+                "events:{}:snuba-consumers",
+                at.partition
+            ))),
+            Bytes::from(format!("{{\"offset\":{}}}", at.offset + 1)),
+        )
+        .await
+        .unwrap();
+    let done = async {
+        while stats.processed.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), done)
+        .await
+        .expect("the event is post-processed");
+    stop.send(true).unwrap();
+    forwarder.await.unwrap().unwrap();
+    stats
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_hooks_check_the_certificate() {
+    let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+    let boot = bootstrap(store.as_ref(), None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, ca, received) = tls_hook_receiver(dir.path());
+    let hook = store
+        .create_service_hook(boot.project.id, &url, &["event.created".into()])
+        .await
+        .unwrap();
+
+    // A certificate no trusted authority signed: three refused tries.
+    let stats = forward_one(boot.project.id, store.clone(), None).await;
+    assert_eq!(stats.hooks_failed.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.hooks_sent.load(Ordering::Relaxed), 0);
+    assert!(received.try_recv().is_err());
+
+    // Trusting its authority, the request goes through, signed.
+    let stats = forward_one(boot.project.id, store.clone(), Some(ca)).await;
+    assert_eq!(stats.hooks_sent.load(Ordering::Relaxed), 1);
+    let (headers, body) = received.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(header(&headers, "request-line"), "POST /secure HTTP/1.1");
+    assert_eq!(
+        header(&headers, "x-servicehook-signature"),
+        hook_signature(&hook.secret, &body)
+    );
 }
