@@ -14,12 +14,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sentry_relay_core::outcome::{Outcome, OutcomeAggregator};
 use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
-use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
+use sentry_stream::{Broker, CommitOffset, Histogram, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
 
 use crate::cache::Cache;
@@ -70,7 +70,7 @@ impl Default for IngestConsumerConfig {
 }
 
 /// Counters of the consumer, readable while it runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConsumerStats {
     /// Records read.
     pub records: AtomicU64,
@@ -82,6 +82,25 @@ pub struct ConsumerStats {
     pub dropped: AtomicU64,
     /// Events whose lock another consumer held, so this one waited.
     pub lock_waits: AtomicU64,
+    /// Records per batch.
+    pub batch_records: Histogram,
+    /// Seconds from a batch's poll to its commit (processing, saving,
+    /// announcing).
+    pub batch_seconds: Histogram,
+}
+
+impl Default for ConsumerStats {
+    fn default() -> Self {
+        ConsumerStats {
+            records: AtomicU64::new(0),
+            saved: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            lock_waits: AtomicU64::new(0),
+            batch_records: Histogram::sizes(),
+            batch_seconds: Histogram::seconds(),
+        }
+    }
 }
 
 /// Why the consumer stopped.
@@ -116,7 +135,7 @@ pub async fn run_ingest_consumer(
         .await?;
     // Saving batch n overlaps with reading and processing batch n + 1;
     // offsets are still committed in order, each after its batch is saved.
-    let mut pending: Option<(SaveTask, Vec<CommitOffset>, Vec<Outcome>)> = None;
+    let mut pending: Option<(SaveTask, Vec<CommitOffset>, Vec<Outcome>, Instant)> = None;
     let producer = broker.producer();
     loop {
         let records = if *shutdown.borrow() {
@@ -133,7 +152,7 @@ pub async fn run_ingest_consumer(
             }
         };
         if records.is_empty() {
-            if let Some((save, offsets, outcomes)) = pending.take() {
+            if let Some((save, offsets, outcomes, polled)) = pending.take() {
                 finish(
                     save,
                     &offsets,
@@ -142,6 +161,7 @@ pub async fn run_ingest_consumer(
                     consumer.as_mut(),
                 )
                 .await?;
+                stats.batch_seconds.observe(polled.elapsed().as_secs_f64());
             }
             if *shutdown.borrow() {
                 return Ok(());
@@ -153,7 +173,8 @@ pub async fn run_ingest_consumer(
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let offsets = CommitOffset::after_all(&records);
         let count = records.len();
-        let started = std::time::Instant::now();
+        stats.batch_records.observe(count as f64);
+        let started = Instant::now();
         let projects = Arc::new(load_projects(&records, &configs).await?);
         let Some(Batch {
             events,
@@ -168,7 +189,7 @@ pub async fn run_ingest_consumer(
         };
         stats.dropped.fetch_add(dropped, Ordering::Relaxed);
         let processed = started.elapsed();
-        if let Some((save, offsets, outcomes)) = pending.take() {
+        if let Some((save, offsets, outcomes, polled)) = pending.take() {
             finish(
                 save,
                 &offsets,
@@ -177,6 +198,7 @@ pub async fn run_ingest_consumer(
                 consumer.as_mut(),
             )
             .await?;
+            stats.batch_seconds.observe(polled.elapsed().as_secs_f64());
         }
         tracing::debug!(
             records = count,
@@ -200,7 +222,7 @@ pub async fn run_ingest_consumer(
             stats.clone(),
             shutdown.clone(),
         ));
-        pending = Some((save, offsets, outcomes.drain()));
+        pending = Some((save, offsets, outcomes.drain(), started));
     }
 }
 

@@ -33,7 +33,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use sentry_snuba::eventstream::{InsertEvent, Message};
-use sentry_stream::{Broker, CommitOffset, Consumer, Record, topics};
+use sentry_stream::{Broker, CommitOffset, Consumer, Histogram, Record, topics};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -89,6 +89,9 @@ impl Default for PostProcessConfig {
 /// Counters of the forwarder, readable while it runs.
 #[derive(Debug, Default)]
 pub struct PostProcessStats {
+    /// Seconds from reading an event to its hooks being done (waiting for
+    /// the commit log included).
+    pub event_seconds: Histogram,
     /// Records read from `events`.
     pub records: AtomicU64,
     /// Events post-processed.
@@ -188,6 +191,7 @@ pub async fn run_post_process_forwarder(
         stats
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let polled = std::time::Instant::now();
         // Wait until the Snuba consumer has written every record.
         while !records.iter().all(|r| marks.covers(r)) {
             if *shutdown.borrow() {
@@ -215,6 +219,7 @@ pub async fn run_post_process_forwarder(
                 &mut hooks,
             )
             .await?;
+            stats.event_seconds.observe(polled.elapsed().as_secs_f64());
         }
         events.commit(&CommitOffset::after_all(&records)).await?;
     }

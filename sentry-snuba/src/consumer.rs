@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sentry_stream::{Broker, CommitOffset, Producer, Record, StreamError, topics};
+use sentry_stream::{Broker, CommitOffset, Histogram, Producer, Record, StreamError, topics};
 use tokio::sync::watch;
 
 use crate::entity::EVENTS;
@@ -60,7 +60,7 @@ impl Default for SnubaConsumerConfig {
 }
 
 /// Counters of the consumer, readable while it runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SnubaConsumerStats {
     /// Records read.
     pub records: AtomicU64,
@@ -74,6 +74,25 @@ pub struct SnubaConsumerStats {
     pub dead_letters: AtomicU64,
     /// Replacement messages passed on.
     pub replacements: AtomicU64,
+    /// Rows per batch written.
+    pub batch_rows: Histogram,
+    /// Seconds to write a batch, retries included.
+    pub write_seconds: Histogram,
+}
+
+impl Default for SnubaConsumerStats {
+    fn default() -> Self {
+        SnubaConsumerStats {
+            records: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            write_retries: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            replacements: AtomicU64::new(0),
+            batch_rows: Histogram::sizes(),
+            write_seconds: Histogram::seconds(),
+        }
+    }
 }
 
 /// Why a consumer stopped.
@@ -266,6 +285,8 @@ impl Writer<'_> {
             );
             stats.rows.fetch_add(count as u64, Ordering::Relaxed);
             stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.batch_rows.observe(count as f64);
+            stats.write_seconds.observe(started.elapsed().as_secs_f64());
         }
         let offsets = CommitOffset::after_all(&batch.records);
         for (offset, newest_ms) in offsets.iter().zip(newest_times(&batch.records)) {

@@ -57,6 +57,7 @@
 
 mod error;
 mod file;
+mod histogram;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod memory;
@@ -72,6 +73,7 @@ use bytes::Bytes;
 
 pub use error::StreamError;
 pub use file::{FileLog, LogConfig};
+pub use histogram::{Histogram, HistogramSnapshot, SECONDS_BUCKETS, SIZE_BUCKETS};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaBroker, KafkaConfig};
 pub use memory::MemoryBroker;

@@ -308,6 +308,7 @@ pub(crate) async fn ingest_envelope(
     origin: &Origin,
     mut envelope: Envelope,
 ) -> Result<Ingested, IngestError> {
+    let started = std::time::Instant::now();
     state
         .counters
         .received
@@ -451,6 +452,10 @@ pub(crate) async fn ingest_envelope(
         .counters
         .stored
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .counters
+        .stored_seconds
+        .observe(started.elapsed().as_secs_f64());
     Ok(Ingested {
         event_id,
         rate_limits,

@@ -141,6 +141,9 @@ pub struct IngestCounters {
     pub received: std::sync::atomic::AtomicU64,
     /// Envelopes acknowledged by the stream (answered 200).
     pub stored: std::sync::atomic::AtomicU64,
+    /// Seconds from an envelope's arrival (its body read) to the stream's
+    /// acknowledgement, for the stored ones.
+    pub stored_seconds: sentry_stream::Histogram,
     /// Outcomes written to the `outcomes` stream, summed by kind, reason and
     /// data category.
     pub outcomes: Mutex<std::collections::BTreeMap<(OutcomeKind, String, DataCategory), u64>>,

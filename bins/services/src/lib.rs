@@ -65,6 +65,12 @@ pub fn ingest_metrics(ops: &Ops, state: &Arc<sentry_web::AppState>) {
             ]
         },
     );
+    ops.histogram(
+        "sentry_envelope_stored_seconds",
+        "Seconds from an envelope's arrival to the stream's acknowledgement.",
+        state,
+        |s| &s.counters.stored_seconds,
+    );
     let counters = state.clone();
     ops.family(
         "sentry_outcomes_total",

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sentry_stream::Broker;
+use sentry_stream::{Broker, Histogram, HistogramSnapshot};
 use serde_json::json;
 
 /// A dependency check: `Err` says what is wrong.
@@ -28,6 +28,8 @@ pub enum Kind {
     Counter,
     /// Any value.
     Gauge,
+    /// Observations in buckets (`_bucket`, `_sum`, `_count`).
+    Histogram,
 }
 
 /// Label pairs and a value: one line of a metric family.
@@ -49,11 +51,19 @@ pub struct Ops {
 /// A consumer group's lag on a topic, read at each scrape.
 type LagSource = (Arc<dyn Broker>, String, String);
 
+/// A histogram's name, help and current counts.
+type HistogramSource = (
+    &'static str,
+    &'static str,
+    Arc<dyn Fn() -> HistogramSnapshot + Send + Sync>,
+);
+
 struct Inner {
     service: &'static str,
     /// Set once the service serves (listens, or consumes): not ready before.
     started: std::sync::atomic::AtomicBool,
     metrics: Mutex<Vec<Metric>>,
+    histograms: Mutex<Vec<HistogramSource>>,
     lags: Mutex<Vec<LagSource>>,
     checks: Mutex<Vec<(&'static str, Check)>>,
 }
@@ -66,6 +76,7 @@ impl Ops {
                 service,
                 started: std::sync::atomic::AtomicBool::new(false),
                 metrics: Mutex::new(Vec::new()),
+                histograms: Mutex::new(Vec::new()),
                 lags: Mutex::new(Vec::new()),
                 checks: Mutex::new(Vec::new()),
             }),
@@ -118,6 +129,18 @@ impl Ops {
         });
     }
 
+    /// Adds a histogram read from a stats struct (batch sizes, latencies).
+    pub fn histogram<S: Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        stats: &Arc<S>,
+        field: fn(&S) -> &Histogram,
+    ) {
+        let stats = stats.clone();
+        lock(&self.inner.histograms).push((name, help, Arc::new(move || field(&stats).snapshot())));
+    }
+
     /// Reports `group`'s lag on `topic` as `sentry_consumer_lag`.
     pub fn lag(&self, broker: Arc<dyn Broker>, group: &str, topic: &str) {
         lock(&self.inner.lags).push((broker, group.to_owned(), topic.to_owned()));
@@ -144,6 +167,21 @@ impl Ops {
             for (labels, value) in samples() {
                 sample(&mut out, name, service, &labels, value);
             }
+        }
+        let histograms: Vec<_> = lock(&self.inner.histograms).clone();
+        for (name, help, snapshot) in histograms {
+            describe(&mut out, name, help, Kind::Histogram);
+            let snapshot = snapshot();
+            let bucket = format!("{name}_bucket");
+            for (bound, n) in snapshot.bounds.iter().zip(&snapshot.cumulative) {
+                let le = [("le", bound.to_string())];
+                sample(&mut out, &bucket, service, &le, *n as f64);
+            }
+            let le = [("le", "+Inf".to_owned())];
+            sample(&mut out, &bucket, service, &le, snapshot.count as f64);
+            sample(&mut out, &format!("{name}_sum"), service, &[], snapshot.sum);
+            let count = snapshot.count as f64;
+            sample(&mut out, &format!("{name}_count"), service, &[], count);
         }
         let lags: Vec<_> = lock(&self.inner.lags).clone();
         if !lags.is_empty() {
@@ -253,6 +291,7 @@ fn describe(out: &mut String, name: &str, help: &str, kind: Kind) {
     let kind = match kind {
         Kind::Counter => "counter",
         Kind::Gauge => "gauge",
+        Kind::Histogram => "histogram",
     };
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -334,7 +373,23 @@ mod tests {
             |s| s,
         );
         ops.metric("sentry_batch", "B.", Kind::Gauge, &[("q", "a\"b")], || 1.5);
+        let hist = Arc::new(Histogram::new(&[0.1, 1.0]));
+        hist.observe(0.05);
+        hist.observe(0.5);
+        hist.observe(3.0);
+        ops.histogram("sentry_wait_seconds", "Waits.", &hist, |h| h);
         let text = ops.render().await;
+        assert!(
+            text.contains(
+                "# TYPE sentry_wait_seconds histogram\n\
+                 sentry_wait_seconds_bucket{service=\"relay\",le=\"0.1\"} 1\n\
+                 sentry_wait_seconds_bucket{service=\"relay\",le=\"1\"} 2\n\
+                 sentry_wait_seconds_bucket{service=\"relay\",le=\"+Inf\"} 3\n\
+                 sentry_wait_seconds_sum{service=\"relay\"} 3.55\n\
+                 sentry_wait_seconds_count{service=\"relay\"} 3\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE sentry_events_total counter\n"),
             "{text}"

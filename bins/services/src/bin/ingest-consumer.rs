@@ -58,6 +58,15 @@ async fn run(service: Service) -> anyhow::Result<()> {
     ops.counter("sentry_ingest_lock_waits_total", help, &[], &stats, |s| {
         &s.lock_waits
     });
+    let help = "Records per batch of ingest-events.";
+    ops.histogram("sentry_ingest_batch_records", help, &stats, |s| {
+        &s.batch_records
+    });
+    let help =
+        "Seconds from a batch's poll to its commit: processing, saving, announcing on events.";
+    ops.histogram("sentry_ingest_batch_seconds", help, &stats, |s| {
+        &s.batch_seconds
+    });
     ops.lag(broker.clone(), &config.group, topics::INGEST_EVENTS);
     service
         .supervise("ingest consumer", || {

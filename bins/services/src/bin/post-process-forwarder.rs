@@ -67,6 +67,10 @@ async fn run(service: Service) -> anyhow::Result<()> {
         &stats,
         |s| &s.hooks_failed,
     );
+    let help = "Seconds from reading an event to its hooks being done, waiting for the commit log included.";
+    ops.histogram("sentry_post_process_event_seconds", help, &stats, |s| {
+        &s.event_seconds
+    });
     ops.lag(broker.clone(), &config.group, topics::EVENTS);
     service
         .supervise("post-process forwarder", || {

@@ -56,6 +56,18 @@ async fn run(service: Service) -> anyhow::Result<()> {
     ops.counter("sentry_snuba_replacements_total", help, &[], &stats, |s| {
         &s.replacements
     });
+    ops.histogram(
+        "sentry_snuba_batch_rows",
+        "Rows per batch written to the event store.",
+        &stats,
+        |s| &s.batch_rows,
+    );
+    ops.histogram(
+        "sentry_snuba_write_seconds",
+        "Seconds to write one batch, retries included.",
+        &stats,
+        |s| &s.write_seconds,
+    );
     ops.lag(broker.clone(), &config.group, topics::EVENTS);
     service
         .supervise("snuba consumer", || {

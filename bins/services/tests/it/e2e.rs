@@ -36,6 +36,21 @@ fn python_sdk_through_every_service() {
     assert_eq!(saved, scenarios);
     let rows = cluster.wait_metric("snuba-consumer", "sentry_snuba_rows_total", &[], scenarios);
     assert!(rows >= scenarios, "snuba-consumer wrote {rows} rows");
+    // Latencies and batch sizes, as histograms.
+    let timed = cluster.metric("relay", "sentry_envelope_stored_seconds_count", &[]);
+    assert!(timed >= scenarios, "relay timed {timed} envelopes");
+    let under_30s = cluster.metric(
+        "relay",
+        "sentry_envelope_stored_seconds_bucket",
+        &["le=\"30\""],
+    );
+    assert_eq!(under_30s, timed);
+    let records = cluster.metric("ingest-consumer", "sentry_ingest_batch_records_sum", &[]);
+    assert!(records >= scenarios, "ingest batches held {records} records");
+    let written = cluster.metric("snuba-consumer", "sentry_snuba_batch_rows_sum", &[]);
+    assert_eq!(written, rows, "rows per batch add up to the rows written");
+    let batches = cluster.metric("snuba-consumer", "sentry_snuba_write_seconds_count", &[]);
+    assert!(batches >= 1.0);
     // Discover reads ClickHouse: every event is there, once.
     let found = cluster
         .web
