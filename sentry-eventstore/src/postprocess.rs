@@ -5,8 +5,9 @@
 //! event store: that consumer announces each written batch on
 //! `snuba-commit-log` (one record per partition, keyed
 //! `events:{partition}:{group}`, holding the next offset), and the
-//! forwarder holds every record of `events` until the commit log has gone
-//! past it. So whatever a hook's receiver does with the event (search it,
+//! forwarder holds every insert of `events` until the commit log has gone
+//! past it (other messages, issue replacements, need no waiting and get no
+//! post-processing). So whatever a hook's receiver does with the event (search it,
 //! open its issue) finds it.
 //!
 //! For each event it then sends the project's service hooks that subscribe
@@ -192,8 +193,18 @@ pub async fn run_post_process_forwarder(
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let polled = std::time::Instant::now();
-        // Wait until the Snuba consumer has written every record.
-        while !records.iter().all(|r| marks.covers(r)) {
+        // Decoded once; only inserts are post-processed, and only they wait
+        // for the Snuba consumer (replacements are committed without a
+        // commit-log record).
+        let inserts: Vec<(&Record, InsertEvent)> = records
+            .iter()
+            .filter_map(|r| match Message::decode(&r.payload) {
+                Ok(Message::Insert(event, _)) => Some((r, event)),
+                _ => None,
+            })
+            .collect();
+        // Wait until the Snuba consumer has written every insert.
+        while !inserts.iter().all(|(r, _)| marks.covers(r)) {
             if *shutdown.borrow() {
                 // Uncommitted: read again after the restart.
                 return Ok(());
@@ -205,12 +216,9 @@ pub async fn run_post_process_forwarder(
             }
         }
         let mut hooks = HashMap::new();
-        for record in &records {
-            let Ok(Message::Insert(event, _)) = Message::decode(&record.payload) else {
-                continue;
-            };
+        for (_, event) in &inserts {
             process(
-                &event,
+                event,
                 store.as_ref(),
                 cache.as_ref(),
                 &sender,

@@ -199,6 +199,9 @@ pub async fn run_snuba_consumer(
                 }
                 Err(e) => dead_letter(producer.as_ref(), &record, &e.to_string(), &stats).await?,
             }
+            // A batch of dead letters only is committed (and announced on
+            // the commit log) after `batch_time` too.
+            batch.started.get_or_insert_with(Instant::now);
             batch.records.push(record);
         }
     }

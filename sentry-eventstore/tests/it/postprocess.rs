@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sentry_eventstore::postprocess::hook_signature;
 use sentry_eventstore::{
-    Cache, MemoryCache, PostProcessConfig, PostProcessStats, bootstrap, run_post_process_forwarder,
+    Cache, MemoryCache, POST_PROCESS_GROUP, PostProcessConfig, PostProcessStats, bootstrap,
+    run_post_process_forwarder,
 };
 use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
 use sentry_stream::{Broker, MemoryBroker, topics};
@@ -307,4 +308,100 @@ async fn https_hooks_check_the_certificate() {
         header(&headers, "x-servicehook-signature"),
         hook_signature(&hook.secret, &body)
     );
+}
+
+/// A replacement after an insert in the same partition gets no commit-log
+/// record of its own (the Snuba consumer passes it on and commits it): the
+/// insert before it is still post-processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacements_do_not_hold_up_inserts() {
+    let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+    let boot = bootstrap(store.as_ref(), None).await.unwrap();
+    let (url, received) = hook_receiver("/after-replacement");
+    store
+        .create_service_hook(boot.project.id, &url, &["event.created".into()])
+        .await
+        .unwrap();
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let producer = broker.producer();
+    let key = Some(Bytes::from(boot.project.id.to_string()));
+    let insert = InsertEvent {
+        group_id: 3,
+        event_id: "3b2a1c0d9e8f47a6b5c4d3e2f1a0b9c8".into(),
+        organization_id: None,
+        project_id: boot.project.id.unsigned_abs(),
+        primary_hash: String::new(),
+        message: "before a merge".into(),
+        platform: None,
+        datetime: "2026-12-07T10:00:00.000000Z".into(),
+        data: serde_json::Value::Null,
+    };
+    let first = producer
+        .produce(
+            topics::EVENTS,
+            key.clone(),
+            Bytes::from(Message::encode_insert(
+                &insert,
+                b"{}",
+                &InsertState::default(),
+            )),
+        )
+        .await
+        .unwrap();
+    let merge = Message::EndMerge(sentry_snuba::eventstream::MergeGroups {
+        project_id: boot.project.id.unsigned_abs(),
+        previous_group_ids: vec![3],
+        new_group_id: 4,
+        datetime: "2026-12-07T10:00:01.000000Z".into(),
+    });
+    let second = producer
+        .produce(topics::EVENTS, key, Bytes::from(merge.encode()))
+        .await
+        .unwrap();
+    assert_eq!(first.partition, second.partition);
+    producer
+        .produce(
+            topics::SNUBA_COMMIT_LOG,
+            Some(Bytes::from(format!(
+                "events:{}:snuba-consumers",
+                first.partition
+            ))),
+            Bytes::from(format!("{{\"offset\":{}}}", first.offset + 1)),
+        )
+        .await
+        .unwrap();
+
+    let stats = Arc::new(PostProcessStats::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let forwarder = tokio::spawn(run_post_process_forwarder(
+        broker.clone(),
+        store.clone(),
+        Arc::new(MemoryCache::new()),
+        PostProcessConfig {
+            poll_timeout: Duration::from_millis(50),
+            ..PostProcessConfig::default()
+        },
+        stats.clone(),
+        shutdown,
+    ));
+    received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the insert's hook is sent");
+    let committed = async {
+        while broker
+            .lag(POST_PROCESS_GROUP, topics::EVENTS)
+            .await
+            .unwrap()
+            > 0
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), committed)
+        .await
+        .expect("both records are committed");
+    assert_eq!(stats.records.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.processed.load(Ordering::Relaxed), 1);
+    stop.send(true).unwrap();
+    forwarder.await.unwrap().unwrap();
 }

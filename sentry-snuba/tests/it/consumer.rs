@@ -370,3 +370,50 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// A batch with nothing but messages for the dead-letter topic is committed
+/// (and announced on the commit log) after `batch_time`, not left waiting
+/// for a row that may never come.
+#[tokio::test]
+async fn a_batch_of_dead_letters_only_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.sqlite").display());
+    let store = sentry_snuba::store::open(&url).await.unwrap();
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    broker
+        .producer()
+        .produce(
+            topics::EVENTS,
+            Some(Bytes::from("3")),
+            Bytes::from_static(b"[2, \"insert\", {\"nope\": 1}]"),
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let stats = Arc::new(SnubaConsumerStats::default());
+    let config = SnubaConsumerConfig {
+        batch_time: Duration::from_millis(200),
+        ..SnubaConsumerConfig::default()
+    };
+    let consumer = tokio::spawn(run_snuba_consumer(
+        broker.clone(),
+        store,
+        config,
+        stats.clone(),
+        stopped,
+    ));
+    wait_for_lag_zero(
+        broker.as_ref(),
+        SNUBA_CONSUMER_GROUP,
+        topics::EVENTS,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        broker.lag("check", topics::SNUBA_COMMIT_LOG).await.unwrap(),
+        1
+    );
+    stop.send(true).unwrap();
+    consumer.await.unwrap().unwrap();
+}

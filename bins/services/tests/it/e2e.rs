@@ -46,7 +46,10 @@ fn python_sdk_through_every_service() {
     );
     assert_eq!(under_30s, timed);
     let records = cluster.metric("ingest-consumer", "sentry_ingest_batch_records_sum", &[]);
-    assert!(records >= scenarios, "ingest batches held {records} records");
+    assert!(
+        records >= scenarios,
+        "ingest batches held {records} records"
+    );
     let written = cluster.metric("snuba-consumer", "sentry_snuba_batch_rows_sum", &[]);
     assert_eq!(written, rows, "rows per batch add up to the rows written");
     let batches = cluster.metric("snuba-consumer", "sentry_snuba_write_seconds_count", &[]);
