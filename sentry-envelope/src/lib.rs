@@ -75,6 +75,7 @@ pub mod minidump;
 pub mod multipart;
 pub mod nel;
 pub mod protocol;
+mod redact;
 pub mod security;
 pub mod store;
 
@@ -88,3 +89,4 @@ pub use envelope::{
 pub use item::{AttachmentType, Item, ItemHeaders, ItemType};
 pub use limits::{LimitError, LimitKind, Limits};
 pub use protocol::EventId;
+pub use redact::redact_url;

@@ -346,10 +346,13 @@ struct EventLocks {
 }
 
 impl EventLocks {
-    /// Takes the lock of every event, waiting for those another consumer
-    /// holds (until it releases them, or they expire). If the cache fails,
-    /// the batch goes on without the locks it lacks: saving is idempotent,
-    /// the locks only keep two consumers from doing the same work at once.
+    /// Takes the locks of all the batch's events, or none: if another
+    /// consumer holds some, the ones this call got are let go again and the
+    /// whole set is tried once more after a pause, so two consumers that
+    /// each got part of one batch cannot wait for each other. After
+    /// `lock_ttl` of trying, or if the cache fails, the batch goes on
+    /// without locks: saving is idempotent, the locks only keep two
+    /// consumers from saving the same events at the same time.
     async fn take(
         cache: Arc<dyn Cache>,
         events: &[NewEvent],
@@ -363,42 +366,55 @@ impl EventLocks {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let mut held = Vec::with_capacity(keys.len());
-        let mut wanted = keys;
-        let mut waited = false;
         let give_up = tokio::time::Instant::now() + config.lock_ttl;
-        while !wanted.is_empty() {
-            match cache.add(&wanted, &token, config.lock_ttl).await {
-                Ok(won) => {
-                    let mut busy = Vec::new();
-                    for (key, won) in wanted.into_iter().zip(won) {
-                        if won { held.push(key) } else { busy.push(key) }
-                    }
-                    wanted = busy;
-                }
+        let mut waited = false;
+        let mut attempt: u64 = 0;
+        loop {
+            let won = match cache.add(&keys, &token, config.lock_ttl).await {
+                Ok(won) => won,
                 Err(error) => {
-                    tracing::warn!(%error, events = wanted.len(), "event locks unavailable; saving without them");
-                    break;
+                    tracing::warn!(%error, events = keys.len(), "event locks unavailable; saving without them");
+                    return EventLocks::none(cache, token);
                 }
+            };
+            let busy = won.iter().filter(|w| !**w).count();
+            if busy == 0 {
+                return EventLocks { cache, keys, token };
             }
-            if wanted.is_empty() || tokio::time::Instant::now() >= give_up {
-                break;
+            let partial: Vec<String> = keys
+                .iter()
+                .zip(&won)
+                .filter(|(_, w)| **w)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if let Err(error) = cache.release(&partial, &token).await {
+                tracing::warn!(%error, "event locks not released; they expire by themselves");
             }
             if !waited {
                 waited = true;
-                stats
-                    .lock_waits
-                    .fetch_add(wanted.len() as u64, Ordering::Relaxed);
-                tracing::info!(
-                    events = wanted.len(),
-                    "events locked by another consumer; waiting"
-                );
+                stats.lock_waits.fetch_add(busy as u64, Ordering::Relaxed);
+                tracing::info!(events = busy, "events locked by another consumer; waiting");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if tokio::time::Instant::now() >= give_up {
+                tracing::warn!(
+                    events = busy,
+                    "event locks still held elsewhere; saving without them"
+                );
+                return EventLocks::none(cache, token);
+            }
+            // 100 to 199 ms, different for each batch and attempt, so that
+            // two waiting consumers do not keep colliding.
+            attempt += 1;
+            let jitter = (u64::from(token[0]) * 31 + attempt * 17) % 100;
+            tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
         }
+    }
+
+    /// No locks held.
+    fn none(cache: Arc<dyn Cache>, token: Vec<u8>) -> EventLocks {
         EventLocks {
             cache,
-            keys: held,
+            keys: Vec::new(),
             token,
         }
     }

@@ -73,7 +73,8 @@ pub use postprocess::{
     POST_PROCESS_GROUP, PostProcessConfig, PostProcessStats, run_post_process_forwarder,
 };
 pub use process::{ProcessError, Processed, process_message};
-pub use sql::{redact_url, slugify};
+pub use sentry_envelope::redact_url;
+pub use sql::slugify;
 pub use sqlite::SqliteStore;
 pub use store::Store;
 

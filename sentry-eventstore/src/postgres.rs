@@ -42,9 +42,9 @@ use crate::models::{
 use crate::sql::{
     Columns, Known, NODESTORE_CODEC, Plan, Planner, already_added, compress_missing, conflict,
     contains_pattern, issue, key, key_project_missing, last_characters, new_hook_secret, new_key,
-    organization, outcome_total, parse_role, payload_views, project, redact_url,
-    releases_and_environments, service_hook, settings_json, slugify, sql_int, stored_event,
-    stream_offsets, team, token, token_hash, user,
+    organization, outcome_total, parse_role, payload_views, project, releases_and_environments,
+    service_hook, settings_json, slugify, sql_int, stored_event, stream_offsets, team, token,
+    token_hash, user,
 };
 use crate::store::Store;
 
@@ -101,7 +101,7 @@ impl PostgresStore {
     /// Needs PostgreSQL 14 or later.
     pub async fn open(url: &str) -> Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl {
-            url: redact_url(url),
+            url: sentry_envelope::redact_url(url),
         })?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)

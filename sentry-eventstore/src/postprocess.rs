@@ -260,7 +260,7 @@ async fn process(
     sender: &HookSender,
     config: &PostProcessConfig,
     stats: &PostProcessStats,
-    hooks: &mut HashMap<u64, Vec<ServiceHook>>,
+    hooks: &mut HashMap<u64, ProjectHooks>,
 ) -> Result<(), ConsumerError> {
     let mark = format!("postprocess:{}:{}", event.project_id, event.event_id);
     match cache.get(&mark).await {
@@ -273,20 +273,25 @@ async fn process(
             tracing::warn!(%error, "post-process marks unavailable; the event may be processed twice");
         }
     }
-    let project_hooks = match hooks.get(&event.project_id) {
+    let project = match hooks.get(&event.project_id) {
         Some(h) => h,
         None => {
-            let id = i64::try_from(event.project_id).unwrap_or(i64::MAX);
-            let found = store.service_hooks(id).await?;
+            let found = project_hooks(store, event.project_id).await?;
             hooks.entry(event.project_id).or_insert(found)
         }
     };
-    let wanted: Vec<&ServiceHook> = project_hooks
+    let wanted: Vec<&ServiceHook> = project
+        .hooks
         .iter()
         .filter(|h| h.status == "active" && h.events.iter().any(|e| e == EVENT_CREATED))
         .collect();
     if !wanted.is_empty() {
-        let body = Bytes::from(hook_payload(event, &config.base_url).to_string());
+        let issues = format!(
+            "{}/organizations/{}/issues/",
+            config.base_url.trim_end_matches('/'),
+            project.organization
+        );
+        let body = Bytes::from(hook_payload(event, &issues).to_string());
         for hook in wanted {
             if sender.send_with_retries(hook, body.clone()).await {
                 stats.hooks_sent.fetch_add(1, Ordering::Relaxed);
@@ -302,10 +307,38 @@ async fn process(
     Ok(())
 }
 
-/// The body of an `event.created` request: the stored event and its issue.
-pub fn hook_payload(event: &InsertEvent, base_url: &str) -> Value {
-    let base = base_url.trim_end_matches('/');
-    let issue_url = format!("{base}/organizations/sentry/issues/{}/", event.group_id);
+/// A project's hooks and its organization's slug.
+struct ProjectHooks {
+    hooks: Vec<ServiceHook>,
+    organization: String,
+}
+
+/// Reads a project's hooks (none for a deleted project).
+async fn project_hooks(store: &dyn Store, project_id: u64) -> Result<ProjectHooks, ConsumerError> {
+    let id = i64::try_from(project_id).unwrap_or(i64::MAX);
+    let hooks = store.service_hooks(id).await?;
+    let mut organization = String::new();
+    if !hooks.is_empty() {
+        if let Some(project) = store.project_by_id(id).await? {
+            organization = store
+                .organizations()
+                .await?
+                .into_iter()
+                .find(|o| o.id == project.organization_id)
+                .map(|o| o.slug)
+                .unwrap_or_default();
+        }
+    }
+    Ok(ProjectHooks {
+        hooks,
+        organization,
+    })
+}
+
+/// The body of an `event.created` request: the stored event and its issue,
+/// linked under `issues_url` (`https://sentry.example.com/organizations/{org}/issues/`).
+pub fn hook_payload(event: &InsertEvent, issues_url: &str) -> Value {
+    let issue_url = format!("{issues_url}{}/", event.group_id);
     let mut data = event.data.clone();
     if let Some(object) = data.as_object_mut() {
         object.insert("issue_id".into(), json!(event.group_id.to_string()));
@@ -344,7 +377,17 @@ pub fn hook_signature(secret: &str, body: &[u8]) -> String {
 struct HookSender {
     timeout: Duration,
     tls: Result<tokio_rustls::TlsConnector, String>,
+    /// Hooks that just failed three times, and until when they are not
+    /// tried: one receiver that does not answer must not hold up the hooks
+    /// of every project.
+    resting: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a hook that failed three times is not tried.
+const REST: Duration = Duration::from_secs(60);
+
+/// The most of a receiver's answer that is read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 impl HookSender {
     fn new(timeout: Duration, ca_file: Option<&std::path::Path>) -> Self {
@@ -352,25 +395,52 @@ impl HookSender {
         if let Err(error) = &tls {
             tracing::warn!(%error, "https service hooks cannot be sent");
         }
-        HookSender { timeout, tls }
+        HookSender {
+            timeout,
+            tls,
+            resting: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// Sends up to three times, a second apart; `true` once answered 2xx.
     async fn send_with_retries(&self, hook: &ServiceHook, body: Bytes) -> bool {
+        let now = std::time::Instant::now();
+        {
+            let mut resting = self
+                .resting
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match resting.get(&hook.guid) {
+                Some(until) if *until > now => {
+                    tracing::debug!(hook = %hook.guid, "service hook resting after failures; not sent");
+                    return false;
+                }
+                Some(_) => {
+                    resting.remove(&hook.guid);
+                }
+                None => {}
+            }
+        }
+        let url = redact_hook_url(&hook.url);
         for attempt in 1..=3 {
             match tokio::time::timeout(self.timeout, self.send(hook, body.clone())).await {
                 Ok(Ok(())) => return true,
                 Ok(Err(error)) => {
-                    tracing::warn!(hook = %hook.guid, url = %hook.url, attempt, %error, "service hook failed");
+                    tracing::warn!(hook = %hook.guid, %url, attempt, %error, "service hook failed");
                 }
                 Err(_) => {
-                    tracing::warn!(hook = %hook.guid, url = %hook.url, attempt, "service hook timed out");
+                    tracing::warn!(hook = %hook.guid, %url, attempt, "service hook timed out");
                 }
             }
             if attempt < 3 {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+        tracing::warn!(hook = %hook.guid, %url, "service hook failed three times; resting it for {} s", REST.as_secs());
+        self.resting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(hook.guid.clone(), std::time::Instant::now() + REST);
         false
     }
 
@@ -388,9 +458,13 @@ impl HookSender {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let request = Request::post(path)
+            // Never the URL's user info.
             .header(
                 "host",
-                uri.authority().map_or(host.as_str(), |a| a.as_str()),
+                match uri.port_u16() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.clone(),
+                },
             )
             .header("content-type", "application/json")
             .header("user-agent", "sentry-rs/service-hook")
@@ -441,9 +515,25 @@ where
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
-    // Read the answer so the connection ends cleanly.
-    let _ = response.into_body().collect().await;
+    // Read (a bounded part of) the answer so the connection ends cleanly.
+    let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await;
     Ok(status)
+}
+
+/// A hook's URL for logs: scheme, host and port only (receivers often put
+/// a token in the path or query).
+fn redact_hook_url(url: &str) -> String {
+    match url.parse::<hyper::Uri>() {
+        Ok(uri) => format!(
+            "{}://{}{}/...",
+            uri.scheme_str().unwrap_or("?"),
+            uri.host().unwrap_or("?"),
+            uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "(unparsable url)".to_owned(),
+    }
 }
 
 /// A TLS client trusting the system's certificate authorities, and those

@@ -88,7 +88,10 @@ pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StorageError> {
     let store: Arc<dyn EventStore> = if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or_default().to_owned();
         if path.is_empty() {
-            return Err(StorageError::Invalid(format!("no path in {url}")));
+            return Err(StorageError::Invalid(format!(
+                "no path in {}",
+                sentry_envelope::redact_url(url)
+            )));
         }
         Arc::new(
             tokio::task::spawn_blocking(move || SqliteEventStore::open(path))
@@ -109,7 +112,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StorageError> {
         )?)
     } else {
         return Err(StorageError::Invalid(format!(
-            "unknown event store {url:?}: use sqlite://PATH or clickhouse://HOST:PORT/DATABASE"
+            "unknown event store {:?}: use sqlite://PATH or clickhouse://HOST:PORT/DATABASE",
+            sentry_envelope::redact_url(url)
         )));
     };
     store.migrate().await?;

@@ -100,7 +100,7 @@ impl KafkaConfig {
     /// `security.protocol=ssl`).
     pub fn from_url(url: &str) -> Result<Self, StreamError> {
         let invalid = |reason: String| StreamError::InvalidUrl {
-            url: url.to_owned(),
+            url: sentry_envelope::redact_url(url),
             reason,
         };
         let rest = url

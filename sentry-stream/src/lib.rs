@@ -174,7 +174,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Broker>, StreamError> {
         });
     };
     let invalid = |reason: &str| StreamError::InvalidUrl {
-        url: url.to_owned(),
+        url: sentry_envelope::redact_url(url),
         reason: reason.to_owned(),
     };
     match scheme {

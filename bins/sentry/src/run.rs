@@ -160,17 +160,44 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     // Service hooks, once the Snuba consumer has written each event. The
     // "sent" marks live in memory: after a crash, the hooks of the last
     // uncommitted batch go out again (at least once).
-    let post_process = tokio::spawn(run_post_process_forwarder(
-        broker.clone(),
-        store.clone(),
-        Arc::new(MemoryCache::new()),
-        PostProcessConfig {
-            base_url: url.clone(),
-            ..PostProcessConfig::default()
-        },
-        Arc::new(PostProcessStats::default()),
-        shutdown_rx.clone(),
-    ));
+    // Started again after an error (a busy database, say), as the
+    // services' supervisor does.
+    let post_process = {
+        let (broker, store, url, stop) = (
+            broker.clone(),
+            store.clone(),
+            url.clone(),
+            shutdown_rx.clone(),
+        );
+        let marks: Arc<dyn sentry_eventstore::Cache> = Arc::new(MemoryCache::new());
+        let stats = Arc::new(PostProcessStats::default());
+        tokio::spawn(async move {
+            loop {
+                let config = PostProcessConfig {
+                    base_url: url.clone(),
+                    ..PostProcessConfig::default()
+                };
+                let run = run_post_process_forwarder(
+                    broker.clone(),
+                    store.clone(),
+                    marks.clone(),
+                    config,
+                    stats.clone(),
+                    stop.clone(),
+                );
+                match run.await {
+                    Ok(()) => return Ok::<(), anyhow::Error>(()),
+                    Err(error) => {
+                        tracing::error!(%error, "post-processing failed; starting it again in 5 s");
+                    }
+                }
+                if *stop.borrow() {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        })
+    };
     let expiry = tokio::spawn(sentry_snuba::store::run_expiry(
         events.clone(),
         std::time::Duration::from_secs(3600),

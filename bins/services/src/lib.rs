@@ -167,19 +167,21 @@ impl Service {
         Ok(cache)
     }
 
-    /// Project configs from `store` behind two tiers: this process keeps
-    /// each for 5 s, `cache` (shared by the services) for 5 minutes. A
-    /// change made through `web` removes the shared entry, so every
-    /// service applies it within 5 s.
+    /// Project configs from `store`, kept 5 s in this process. With a
+    /// shared cache (Redis), also kept there for 5 minutes: a change made
+    /// through `web` removes the shared entry, so every service applies it
+    /// within 5 s. A `memory://` cache is this process's own, so it adds no
+    /// tier (web's changes could not reach it).
     pub fn project_configs(
         &self,
         store: Arc<dyn Store>,
         cache: Arc<dyn Cache>,
     ) -> Arc<ConfigCache> {
-        Arc::new(
-            ConfigCache::new(store, Duration::from_secs(5))
-                .with_shared(cache, Duration::from_secs(300)),
-        )
+        let configs = ConfigCache::new(store, Duration::from_secs(5));
+        if is_memory(&self.config.cache) {
+            return Arc::new(configs);
+        }
+        Arc::new(configs.with_shared(cache, Duration::from_secs(300)))
     }
 
     /// The metadata database the config names (migrated), with a
@@ -304,6 +306,11 @@ const OPEN_PATIENCE: Duration = Duration::from_secs(120);
 /// Opens a backend, retrying while it does not answer yet (services and
 /// their databases start in any order), until it opens, shutdown, or
 /// [`OPEN_PATIENCE`] passed (a wrong URL fails that way too, with its error).
+/// Whether a cache URL names a per-process cache.
+fn is_memory(url: &str) -> bool {
+    url == "memory://" || url == "memory"
+}
+
 async fn retry<T, E, F, Fut>(
     what: &str,
     shutdown: &watch::Receiver<bool>,

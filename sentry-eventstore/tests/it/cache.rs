@@ -162,6 +162,22 @@ async fn ingest_consumer_waits_for_an_event_lock_held_elsewhere() {
         .produce(topics::INGEST_EVENTS, None, message.encode())
         .await
         .unwrap();
+    // A second event in the same batch, whose lock nobody holds.
+    let free_id = "8b2d8f0e1d3c4a8f9b0c1d2e3f4a5b6c";
+    let free_event: EventId = free_id.parse().unwrap();
+    let free_key = vec![format!("eventlock:{project}:{free_event}")];
+    let envelope = format!(
+        "{{\"event_id\":\"{free_id}\"}}\n{{\"type\":\"event\"}}\n{{\"event_id\":\"{free_id}\",\"message\":\"free\"}}\n"
+    );
+    let message = IngestMessage {
+        envelope: envelope.into(),
+        ..message
+    };
+    broker
+        .producer()
+        .produce(topics::INGEST_EVENTS, None, message.encode())
+        .await
+        .unwrap();
 
     let stats = Arc::new(ConsumerStats::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -193,6 +209,30 @@ async fn ingest_consumer_waits_for_an_event_lock_held_elsewhere() {
         "saved while another consumer held the lock"
     );
 
+    assert!(
+        store.event(project, free_event).await.unwrap().is_none(),
+        "the batch waits whole"
+    );
+    // While it waits, the consumer holds none of the batch's locks: the
+    // other consumer can take the free event's lock too (no deadlock of two
+    // consumers that each got part of a batch).
+    let other_took = async {
+        while cache
+            .add(&free_key, b"other consumer", Duration::from_secs(60))
+            .await
+            .unwrap()
+            != [true]
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), other_took)
+        .await
+        .expect("the waiting consumer lets go of the locks it got");
+    assert_eq!(
+        cache.release(&free_key, b"other consumer").await.unwrap(),
+        1
+    );
     assert_eq!(cache.release(&key, b"other consumer").await.unwrap(), 1);
     let saved = async {
         while store.event(project, event_id).await.unwrap().is_none() {
@@ -202,10 +242,12 @@ async fn ingest_consumer_waits_for_an_event_lock_held_elsewhere() {
     tokio::time::timeout(Duration::from_secs(10), saved)
         .await
         .expect("saved once the lock is free");
-    assert_eq!(stats.saved.load(Ordering::Relaxed), 1);
+    assert!(store.event(project, free_event).await.unwrap().is_some());
+    assert_eq!(stats.saved.load(Ordering::Relaxed), 2);
     assert_eq!(stats.lock_waits.load(Ordering::Relaxed), 1);
-    // The consumer released its own lock after the save.
+    // The consumer released its own locks after the save.
     assert_eq!(cache.get(&key[0]).await.unwrap(), None);
+    assert_eq!(cache.get(&free_key[0]).await.unwrap(), None);
 
     stop.send(true).unwrap();
     consumer.await.unwrap().unwrap();

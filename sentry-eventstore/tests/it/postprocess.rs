@@ -405,3 +405,89 @@ async fn replacements_do_not_hold_up_inserts() {
     stop.send(true).unwrap();
     forwarder.await.unwrap().unwrap();
 }
+
+/// A hook whose receiver fails three times rests: the next events do not
+/// try it (so one dead receiver does not hold up every project's hooks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_hook_rests() {
+    let store = sentry_eventstore::open("sqlite::memory:").await.unwrap();
+    let boot = bootstrap(store.as_ref(), None).await.unwrap();
+    // Accepts connections and closes them at once, counting them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/down", listener.local_addr().unwrap());
+    let tries = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = tries.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    store
+        .create_service_hook(boot.project.id, &url, &["event.created".into()])
+        .await
+        .unwrap();
+
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let producer = broker.producer();
+    let key = Some(Bytes::from(boot.project.id.to_string()));
+    let mut last = None;
+    for n in 0..2u8 {
+        let insert = InsertEvent {
+            group_id: 9,
+            event_id: format!("{n:02x}{}", "a".repeat(30)),
+            organization_id: None,
+            project_id: boot.project.id.unsigned_abs(),
+            primary_hash: String::new(),
+            message: "down".into(),
+            platform: None,
+            datetime: "2026-12-07T10:00:00.000000Z".into(),
+            data: serde_json::Value::Null,
+        };
+        let message = Message::encode_insert(&insert, b"{}", &InsertState::default());
+        last = Some(
+            producer
+                .produce(topics::EVENTS, key.clone(), Bytes::from(message))
+                .await
+                .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    producer
+        .produce(
+            topics::SNUBA_COMMIT_LOG,
+            Some(Bytes::from(format!(
+                "events:{}:snuba-consumers",
+                last.partition
+            ))),
+            Bytes::from(format!("{{\"offset\":{}}}", last.offset + 1)),
+        )
+        .await
+        .unwrap();
+    let stats = Arc::new(PostProcessStats::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let forwarder = tokio::spawn(run_post_process_forwarder(
+        broker.clone(),
+        store.clone(),
+        Arc::new(MemoryCache::new()),
+        PostProcessConfig {
+            poll_timeout: Duration::from_millis(50),
+            ..PostProcessConfig::default()
+        },
+        stats.clone(),
+        shutdown,
+    ));
+    let done = async {
+        while stats.processed.load(Ordering::Relaxed) < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .expect("both events are post-processed");
+    assert_eq!(stats.hooks_failed.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.hooks_sent.load(Ordering::Relaxed), 0);
+    assert_eq!(tries.load(Ordering::Relaxed), 3, "three tries, then rest");
+    stop.send(true).unwrap();
+    forwarder.await.unwrap().unwrap();
+}

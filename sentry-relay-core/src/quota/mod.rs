@@ -60,6 +60,10 @@ pub fn open_counter(url: &str) -> Result<std::sync::Arc<dyn QuotaCounter>, Quota
         "memory:// (redis:// needs the feature `redis`)"
     };
     Err(QuotaError::Backend(
-        format!("unsupported quota counter url {url:?}: expected {expected}").into(),
+        format!(
+            "unsupported quota counter url {:?}: expected {expected}",
+            sentry_envelope::redact_url(url)
+        )
+        .into(),
     ))
 }

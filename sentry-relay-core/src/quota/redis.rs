@@ -183,6 +183,10 @@ impl RedisCounter {
         };
         counter
             .pool
+            .run(|con| redis::cmd("PING").query::<String>(con))
+            .map_err(RedisCounterError::redis("connect"))?;
+        counter
+            .pool
             .run(|con| counter.script.prepare_invoke().load(con))
             .map_err(RedisCounterError::redis("load script"))?;
         Ok(counter)
