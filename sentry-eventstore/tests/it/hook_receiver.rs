@@ -53,3 +53,11 @@ pub(crate) fn answer(stream: impl Read + Write, tx: &mpsc::Sender<Received>) -> 
     stream.flush().unwrap();
     tx.send((headers, body)).is_ok()
 }
+
+/// The value of header `name` (lowercase) among `headers`, empty if absent.
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}

@@ -16,14 +16,7 @@ use sentry_eventstore::{
 use sentry_snuba::eventstream::{InsertEvent, InsertState, Message};
 use sentry_stream::{Broker, MemoryBroker, topics};
 
-use crate::hook_receiver::{Received, answer, hook_receiver};
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or("", |(_, v)| v.as_str())
-}
+use crate::hook_receiver::{Received, answer, header, hook_receiver};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_go_out_once_after_the_commit_log() {

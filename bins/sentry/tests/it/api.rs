@@ -419,13 +419,7 @@ fn service_hooks_are_sent_for_stored_events() {
     let (headers, body) = received
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the hook is sent");
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| crate::hook_receiver::header(&headers, name);
     assert_eq!(header("request-line"), "POST /sentry HTTP/1.1");
     assert_eq!(header("x-servicehook-guid"), hook["id"].as_str().unwrap());
     assert_eq!(

@@ -66,13 +66,7 @@ fn service_hook_is_sent_once_the_event_is_queryable() {
         "1",
         "the hook came before the event was written"
     );
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| crate::hook_receiver::header(&headers, name);
     assert_eq!(header("x-servicehook-guid"), hook["id"].as_str().unwrap());
     assert_eq!(
         header("x-servicehook-signature"),
