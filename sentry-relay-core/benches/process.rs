@@ -36,6 +36,10 @@ use sentry_relay_core::pipeline::process_event;
 use sentry_relay_core::{CompiledProject, NormalizeConfig, ProjectSettings, normalize_event};
 use serde_json::{Value, json};
 
+/// The allocator of the server binaries, so the figures are theirs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The JSON nesting limit of the server (`Limits::default().max_json_depth`).
 const MAX_JSON_DEPTH: usize = 200;
 

@@ -26,6 +26,12 @@
 mod config;
 mod ops;
 
+/// The allocator of every service binary (they all link this library):
+/// mimalloc, as in `sentry run`; event processing allocates and frees many
+/// small values.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
