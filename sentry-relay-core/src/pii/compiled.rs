@@ -5,6 +5,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::PiiError;
 use super::config::{PiiConfig, Redaction, RuleType};
+use super::hash::HashKey;
 use super::rules::{KeyCache, Matcher, builtin, matchers};
 use super::selector::{KeyFilter, Path, Pii, Selector};
 
@@ -55,7 +56,7 @@ pub(crate) struct Application {
 #[derive(Debug)]
 pub struct CompiledPiiConfig {
     pub(crate) applications: Vec<Application>,
-    pub(crate) hash_key: Vec<u8>,
+    pub(crate) hash_key: HashKey,
 }
 
 impl CompiledPiiConfig {
@@ -73,12 +74,7 @@ impl CompiledPiiConfig {
         }
         Ok(CompiledPiiConfig {
             applications,
-            hash_key: config
-                .vars
-                .hash_key
-                .clone()
-                .unwrap_or_default()
-                .into_bytes(),
+            hash_key: HashKey::new(config.vars.hash_key.as_deref().unwrap_or("").as_bytes()),
         })
     }
 

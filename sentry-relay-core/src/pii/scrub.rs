@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::PiiError;
 use super::compiled::{CompiledPiiConfig, CompiledRule, Redact};
-use super::hash::hash_hex;
+use super::hash::HashKey;
 use super::prefilter::{Needs, TextStats};
 use super::rules::{KeyCache, Matcher, ValueMatcher};
 use super::selector::{Path, Pii, SegKey, key_bit, kind};
@@ -724,7 +724,7 @@ impl<'c> Scrubber<'c> {
         key: &str,
         keys: &mut KeyCache,
         value_candidate: bool,
-        hash_key: &[u8],
+        hash_key: &HashKey,
     ) -> Applied {
         let whole = match &rule.matcher {
             Matcher::Anything => true,
@@ -767,7 +767,7 @@ impl<'c> Scrubber<'c> {
         m: &ValueMatcher,
         chunks: &mut Vec<Chunk<'c>>,
         base: &str,
-        hash_key: &[u8],
+        hash_key: &HashKey,
     ) -> bool {
         // Most of the time nothing is found: look before copying.
         let found = chunks.iter().position(|c| match c {
@@ -899,7 +899,7 @@ fn meta_entry(entry: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The redaction of `text`, and its type in `_meta`.
-fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &[u8]) -> (Cow<'c, str>, char) {
+fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &HashKey) -> (Cow<'c, str>, char) {
     match redact {
         Redact::Remove => (Cow::Borrowed(""), 'x'),
         Redact::Replace(t) => (Cow::Borrowed(t), 's'),
@@ -911,7 +911,7 @@ fn redact<'c>(redact: &'c Redact, text: &str, hash_key: &[u8]) -> (Cow<'c, str>,
             ),
             'm',
         ),
-        Redact::Hash => (Cow::Owned(hash_hex(hash_key, text.as_bytes())), 'p'),
+        Redact::Hash => (Cow::Owned(hash_key.hash_hex(text.as_bytes())), 'p'),
     }
 }
 
