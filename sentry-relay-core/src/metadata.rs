@@ -5,10 +5,14 @@
 //! `sentry/culprit.py`, `get_culprit` in `event_manager.py`); this module is
 //! a fresh implementation of that behaviour.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use sentry_envelope::protocol::{Event, Exception, Frame, Stacktrace};
+
+use crate::normalize::concat;
 
 /// The longest culprit Sentry stores (`MAX_CULPRIT_LENGTH`).
 pub const MAX_CULPRIT_LENGTH: usize = 200;
@@ -109,33 +113,33 @@ fn error_metadata(event: &Event, metadata: &mut Map<String, Value>) -> (String, 
     let Some(exception) = main_exception(event) else {
         return ("<unknown>".into(), None);
     };
-    let value = truncate_chars(exception.value.as_deref().unwrap_or(""), 1024);
-    metadata.insert("value".into(), Value::String(value.clone()));
+    let value = truncated(exception.value.as_deref().unwrap_or(""), 1024);
     let synthetic = exception
         .mechanism
         .as_ref()
         .and_then(|m| m.synthetic)
         .unwrap_or(false);
-    let ty = (!synthetic).then(|| truncate_chars(exception.ty.as_deref().unwrap_or("Error"), 128));
-    if let Some(ty) = &ty {
-        metadata.insert("type".into(), Value::String(ty.clone()));
-    }
+    let ty = (!synthetic).then(|| truncated(exception.ty.as_deref().unwrap_or("Error"), 128));
     let (filename, function) = crash_location(event);
-    if let Some(filename) = &filename {
-        metadata.insert("filename".into(), Value::String(filename.clone()));
-    }
-    if let Some(function) = &function {
-        metadata.insert("function".into(), Value::String(function.clone()));
-    }
-    let title = match ty {
-        Some(ty) if value.is_empty() => ty,
+    let title = match &ty {
+        Some(ty) if value.is_empty() => ty.clone().into_owned(),
         Some(ty) => {
             let first = value.lines().next().unwrap_or("");
-            format!("{ty}: {}", truncate_chars(first, TITLE_VALUE_LENGTH))
+            concat(&[ty, ": ", &truncated(first, TITLE_VALUE_LENGTH)])
         }
-        None => function.unwrap_or_else(|| "<unknown>".into()),
+        None => function.unwrap_or("<unknown>").to_owned(),
     };
-    (title, filename)
+    metadata.insert("value".into(), Value::String(value.into_owned()));
+    if let Some(ty) = ty {
+        metadata.insert("type".into(), Value::String(ty.into_owned()));
+    }
+    if let Some(filename) = filename {
+        metadata.insert("filename".into(), Value::String(filename.to_owned()));
+    }
+    if let Some(function) = function {
+        metadata.insert("function".into(), Value::String(function.to_owned()));
+    }
+    (title, filename.map(str::to_owned))
 }
 
 /// The exception the title is about: the one named by `main_exception_id`
@@ -178,7 +182,7 @@ fn crash_frames(event: &Event) -> &[Frame] {
 
 /// The file and function of the crash frame: the innermost in-app frame
 /// with a real function name, else the innermost frame with one.
-fn crash_location(event: &Event) -> (Option<String>, Option<String>) {
+fn crash_location(event: &Event) -> (Option<&str>, Option<&str>) {
     let has_function = |f: &&Frame| {
         !matches!(
             f.function.as_deref(),
@@ -195,24 +199,23 @@ fn crash_location(event: &Event) -> (Option<String>, Option<String>) {
     let Some(frame) = frame else {
         return (None, None);
     };
-    let filename = non_empty(frame.filename.as_deref())
-        .or_else(|| non_empty(frame.abs_path.as_deref()))
-        .map(str::to_owned);
+    let filename =
+        non_empty(frame.filename.as_deref()).or_else(|| non_empty(frame.abs_path.as_deref()));
     let platform = frame.platform.as_deref().or(event.platform.as_deref());
     (filename, function_name(frame, platform))
 }
 
 /// The function name Sentry shows for a frame: as sent when the frame
 /// keeps a `raw_function`, else trimmed for native platforms.
-fn function_name(frame: &Frame, platform: Option<&str>) -> Option<String> {
+fn function_name<'a>(frame: &'a Frame, platform: Option<&str>) -> Option<&'a str> {
     let function = non_empty(frame.function.as_deref())?;
     if frame.raw_function.is_some() {
-        return Some(function.to_owned());
+        return Some(function);
     }
     Some(if is_native(platform) {
         trim_native_function(function)
     } else {
-        function.to_owned()
+        function
     })
 }
 
@@ -223,13 +226,13 @@ fn is_native(platform: Option<&str>) -> bool {
 /// A light version of Sentry's native function trimming: drops the hash
 /// suffix of Rust symbols (`::h0123456789abcdef`). Sentry also collapses
 /// argument lists and generics; that is left out here.
-fn trim_native_function(function: &str) -> String {
+fn trim_native_function(function: &str) -> &str {
     if let Some((head, hash)) = function.rsplit_once("::h") {
         if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return head.to_owned();
+            return head;
         }
     }
-    function.to_owned()
+    function
 }
 
 fn default_title(event: &Event) -> String {
@@ -302,7 +305,7 @@ fn generate_culprit(event: &Event) -> String {
             culprit = url.to_owned();
         }
     }
-    truncate_chars(&culprit, MAX_CULPRIT_LENGTH)
+    truncate_owned(culprit, MAX_CULPRIT_LENGTH)
 }
 
 /// The culprit of the innermost in-app frame that has one, else of the
@@ -316,10 +319,10 @@ fn stacktrace_culprit(stacktrace: &Stacktrace, platform: Option<&str>) -> String
                 return culprit;
             }
         } else if fallback.is_none() {
-            fallback = Some(frame_culprit(frame, platform));
+            fallback = Some(frame);
         }
     }
-    fallback.unwrap_or_default()
+    fallback.map_or_else(String::new, |frame| frame_culprit(frame, platform))
 }
 
 fn frame_culprit(frame: &Frame, platform: Option<&str>) -> String {
@@ -334,9 +337,9 @@ fn frame_culprit(frame: &Frame, platform: Option<&str>) -> String {
         return String::new();
     };
     if matches!(platform, Some("javascript" | "node")) {
-        format!("{function}({location})")
+        concat(&[function, "(", location, ")"])
     } else {
-        format!("{location} in {function}")
+        concat(&[location, " in ", function])
     }
 }
 
@@ -347,13 +350,38 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// Sentry's `truncatechars`: at most `max` characters, the last three of
 /// them `...` when cut.
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    // A string has at most as many characters as bytes.
-    if s.len() <= max || s.chars().count() <= max {
-        return s.to_owned();
+    truncated(s, max).into_owned()
+}
+
+/// [`truncate_chars`] of an owned string, which is kept when it is short
+/// enough.
+pub(crate) fn truncate_owned(s: String, max: usize) -> String {
+    match truncated(&s, max) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(cut) => cut,
+    }
+}
+
+/// [`truncate_chars`], borrowing `s` when it is short enough.
+#[inline]
+fn truncated(s: &str, max: usize) -> Cow<'_, str> {
+    // A string has at most as many characters as bytes: nearly every
+    // string is done here, without a call.
+    if s.len() <= max {
+        Cow::Borrowed(s)
+    } else {
+        truncated_long(s, max)
+    }
+}
+
+/// [`truncated`] for a string with more bytes than `max`.
+fn truncated_long(s: &str, max: usize) -> Cow<'_, str> {
+    if s.chars().count() <= max {
+        return Cow::Borrowed(s);
     }
     let mut out: String = s.chars().take(max.saturating_sub(3)).collect();
     out.push_str("...");
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@
 //!
 //! Normalizing an event again with the same config changes nothing.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -46,11 +47,11 @@ use serde_json::{Map, Value, json};
 
 use sentry_envelope::EventId;
 use sentry_envelope::protocol::{
-    ClientSdkInfo, Event, Frame, Level, LogEntry, Mechanism, Message, Stacktrace, Tags, Timestamp,
-    User,
+    ClientSdkInfo, Event, Frame, Level, LogEntry, Mechanism, Message, Stacktrace, StringOrNumber,
+    Tags, Timestamp, User,
 };
 
-use crate::metadata::event_metadata;
+use crate::metadata::{event_metadata, truncate_chars, truncate_owned};
 
 mod meta;
 mod transaction;
@@ -83,28 +84,32 @@ const MAX_ENVIRONMENT_LENGTH: usize = 64;
 const MAX_DIST_LENGTH: usize = 64;
 const MAX_LOGGER_LENGTH: usize = 64;
 
-/// The platforms Sentry knows; any other becomes `other`.
-const VALID_PLATFORMS: &[&str] = &[
-    "as3",
-    "c",
-    "cfml",
-    "cocoa",
-    "csharp",
-    "elixir",
-    "go",
-    "groovy",
-    "haskell",
-    "java",
-    "javascript",
-    "native",
-    "node",
-    "objc",
-    "other",
-    "perl",
-    "php",
-    "python",
-    "ruby",
-];
+/// Whether Sentry knows the platform; any other becomes `other`.
+fn is_valid_platform(platform: &str) -> bool {
+    // A `match` compares with constants, cheaper than a search of a list.
+    matches!(
+        platform,
+        "as3"
+            | "c"
+            | "cfml"
+            | "cocoa"
+            | "csharp"
+            | "elixir"
+            | "go"
+            | "groovy"
+            | "haskell"
+            | "java"
+            | "javascript"
+            | "native"
+            | "node"
+            | "objc"
+            | "other"
+            | "perl"
+            | "php"
+            | "python"
+            | "ruby"
+    )
+}
 
 /// Everything [`normalize_event`] needs from outside the event.
 #[derive(Clone, Debug, PartialEq)]
@@ -500,6 +505,10 @@ fn normalize_ip_addresses(event: &mut Event, client_ip: Option<IpAddr>) {
             }
         }
     }
+    // A user's own address is kept: nothing below changes it.
+    if event.user.as_ref().is_some_and(|u| u.ip_address.is_some()) {
+        return;
+    }
     let http_ip = event
         .request
         .as_ref()
@@ -533,9 +542,31 @@ fn normalize_user(event: &mut Event) {
 
 // --- top-level attributes ---------------------------------------------------
 
+/// `s` without leading and trailing whitespace, as [`str::trim`] cuts it;
+/// quick for text that starts and ends with a visible ASCII character,
+/// as nearly all does.
+fn trim_whitespace(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
+/// The strings of `parts` one after the other, in a string of the right
+/// size (what `[..].concat()` does, for a few short parts).
+#[inline]
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
 fn trimmed(value: &mut Option<String>) {
     if let Some(v) = value {
-        let t = v.trim();
+        let t = trim_whitespace(v);
         if t.is_empty() {
             *value = None;
         } else if t.len() != v.len() {
@@ -585,7 +616,7 @@ fn normalize_attributes(event: &mut Event, errors: &mut Errors, meta: &mut MetaT
     if event
         .logger
         .as_ref()
-        .is_some_and(|l| l.contains(['\r', '\n']))
+        .is_some_and(|l| l.bytes().any(|b| matches!(b, b'\r' | b'\n')))
     {
         let value = event.logger.take().map(Value::String);
         errors.push_reason("invalid_data", "logger", value, "invalid character");
@@ -601,9 +632,9 @@ fn normalize_attributes(event: &mut Event, errors: &mut Errors, meta: &mut MetaT
 fn shorten_logger(logger: &mut String, meta: &mut MetaTree) {
     let root = Path::ROOT;
     let path = root.key("logger");
-    let trimmed = logger.trim();
-    let len = trimmed.chars().count();
-    if len <= MAX_LOGGER_LENGTH {
+    let trimmed = trim_whitespace(logger);
+    // A string has at most as many characters as bytes.
+    if trimmed.len() <= MAX_LOGGER_LENGTH || trimmed.chars().count() <= MAX_LOGGER_LENGTH {
         if trimmed.len() != logger.len() {
             let original = logger.chars().count();
             if trimmed.is_empty() {
@@ -616,6 +647,7 @@ fn shorten_logger(logger: &mut String, meta: &mut MetaTree) {
         }
         return;
     }
+    let len = trimmed.chars().count();
     let original = logger.chars().count();
     // Room for the `*`.
     let cut = len - (MAX_LOGGER_LENGTH - 1);
@@ -639,16 +671,23 @@ fn shorten_logger(logger: &mut String, meta: &mut MetaTree) {
 /// feeds or slashes, not `.`, `..` or `latest`.
 fn is_valid_release(release: &str) -> bool {
     release.len() <= MAX_RELEASE_LENGTH
-        && !release.contains(['\r', '\n', '\t', '\x0c', '/'])
+        && !has_forbidden_byte(release)
         && !matches!(release, "." | "..")
         && !release.eq_ignore_ascii_case("latest")
+}
+
+/// Whether `text` has a line break, tab, form feed or slash (all ASCII: a
+/// search of the bytes finds them).
+fn has_forbidden_byte(text: &str) -> bool {
+    text.bytes()
+        .any(|b| matches!(b, b'\r' | b'\n' | b'\t' | b'\x0c' | b'/'))
 }
 
 /// Sentry's environment rules: at most 64 bytes, no line breaks, tabs,
 /// form feeds or slashes, not `.`, `..` or `none`.
 fn is_valid_environment(environment: &str) -> bool {
     environment.len() <= MAX_ENVIRONMENT_LENGTH
-        && !environment.contains(['\r', '\n', '\t', '\x0c', '/'])
+        && !has_forbidden_byte(environment)
         && !matches!(environment, "." | "..")
         && !environment.eq_ignore_ascii_case("none")
 }
@@ -657,7 +696,7 @@ fn normalize_defaults(event: &mut Event, config: &NormalizeConfig, errors: &mut 
     if event
         .platform
         .as_deref()
-        .is_none_or(|p| !VALID_PLATFORMS.contains(&p))
+        .is_none_or(|p| !is_valid_platform(p))
     {
         event.platform = Some("other".into());
     }
@@ -821,19 +860,22 @@ fn normalize_frame(frame: &mut Frame) {
     if frame.symbol.as_deref() == Some("?") {
         frame.symbol = None;
     }
-    let mut has_context = false;
-    for lines in [&mut frame.pre_context, &mut frame.post_context]
-        .into_iter()
-        .flatten()
-    {
-        has_context |= !lines.is_empty();
-        for line in lines.iter_mut() {
-            line.get_or_insert_with(String::new);
-        }
-    }
+    let has_context = fill_lines(&mut frame.pre_context) | fill_lines(&mut frame.post_context);
     if has_context {
         frame.context_line.get_or_insert_with(String::new);
     }
+}
+
+/// Missing lines of source context become empty ones; whether there are
+/// any lines.
+fn fill_lines(lines: &mut Option<Vec<Option<String>>>) -> bool {
+    let Some(lines) = lines else {
+        return false;
+    };
+    for line in lines.iter_mut() {
+        line.get_or_insert_with(String::new);
+    }
+    !lines.is_empty()
 }
 
 /// The path of a web or file URL, unless it is empty or `/` (Relay: only
@@ -903,7 +945,9 @@ fn normalize_request(event: &mut Event) {
         return;
     };
     trimmed(&mut request.url);
-    if let Some(url) = &mut request.url {
+    // Most URLs have neither: one scan of the bytes shows it.
+    let split = |url: &&mut String| url.bytes().any(|b| matches!(b, b'#' | b'?'));
+    if let Some(url) = request.url.as_mut().filter(split) {
         if let Some(pos) = url.find('#') {
             let fragment = url[pos + 1..].to_owned();
             url.truncate(pos);
@@ -932,30 +976,41 @@ fn normalize_contexts(event: &mut Event, errors: &mut Errors) {
     let Some(contexts) = &mut event.contexts else {
         return;
     };
+    const TYPES: [&str; 3] = ["runtime", "os", "browser"];
     for (key, context) in contexts.0.iter_mut() {
         let Some(context) = context.as_object_mut() else {
             continue;
         };
-        let ty = context
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_owned();
-        if !matches!(ty.as_str(), "runtime" | "os" | "browser") || context.contains_key(&ty) {
+        // One pass over the fields rather than a search for each.
+        let (mut ty, mut name, mut version) = (None, None, None);
+        let mut present = [false; TYPES.len()];
+        for (field, value) in context.iter() {
+            match field.as_str() {
+                "type" => ty = Some(value),
+                "name" => name = Some(value),
+                "version" => version = Some(value),
+                "runtime" => present[0] = true,
+                "os" => present[1] = true,
+                "browser" => present[2] = true,
+                _ => {}
+            }
+        }
+        let ty = ty.and_then(Value::as_str).unwrap_or(key);
+        let Some(ty) = TYPES.iter().position(|t| *t == ty) else {
+            continue;
+        };
+        if present[ty] {
             continue;
         }
-        let text = |k: &str| {
-            context
-                .get(k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let full = match (text("name"), text("version")) {
-            (Some(name), Some(version)) => format!("{name} {version}"),
+        fn text(value: Option<&Value>) -> Option<&str> {
+            value?.as_str().filter(|s| !s.is_empty())
+        }
+        let full = match (text(name), text(version)) {
+            (Some(name), Some(version)) => concat(&[name, " ", version]),
             (Some(name), None) => name.to_owned(),
             _ => continue,
         };
-        context.insert(ty, Value::String(full));
+        context.insert(TYPES[ty].to_owned(), Value::String(full));
     }
 }
 
@@ -975,49 +1030,59 @@ fn normalize_contexts(event: &mut Event, errors: &mut Errors) {
 ///   (`os`, `os.name`, `runtime`, `browser`, `device`, ...), `url`,
 ///   `mechanism` and `handled`.
 fn normalize_tags(event: &mut Event, errors: &mut Errors) {
-    let raw: Vec<(String, Value)> = match event.tags.take() {
-        Some(Tags::List(list)) => list,
-        Some(Tags::Map(map)) => map.into_iter().collect(),
-        None => Vec::new(),
+    let raw = event.tags.take();
+    let count = match &raw {
+        Some(Tags::List(list)) => list.len(),
+        Some(Tags::Map(map)) => map.len(),
+        None => 0,
     };
-    let mut tags: Vec<(String, String)> = Vec::with_capacity(raw.len() + 16);
-    for (key, value) in raw {
+    // Room for the derived tags too: the final list is built in place.
+    let mut tags: Vec<(String, Value)> = Vec::with_capacity(count + 16);
+    // The SDK's tags, checked as they are taken from the event (reusing
+    // their strings).
+    let mut check = |key: String, value: Value| {
         let value = match value {
-            Value::Null => continue,
+            Value::Null => return,
             Value::String(s) => s,
             other => other.to_string(),
         };
-        let (key, value) = (key.trim(), value.trim());
+        let (key, value) = (into_trimmed(key), into_trimmed(value));
         if key == "environment" {
-            if event.environment.is_none() && is_valid_environment(value) && !value.is_empty() {
-                event.environment = Some(value.to_owned());
+            if event.environment.is_none() && is_valid_environment(&value) && !value.is_empty() {
+                event.environment = Some(value);
             }
-            continue;
+            return;
         }
-        if matches!(key, "release" | "dist" | "user" | "filename" | "function")
-            || tags.iter().any(|(k, _)| k == key)
+        if matches!(
+            key.as_str(),
+            "release" | "dist" | "user" | "filename" | "function"
+        ) || tags.iter().any(|(k, _)| *k == key)
         {
-            continue;
+            return;
         }
-        let pair = || Some(json!([key, value]));
+        // A string has at most as many characters as bytes.
+        let too_long = |s: &str, max: usize| s.len() > max && s.chars().count() > max;
         if key.is_empty() || value.is_empty() {
-            errors.push("invalid_data", "tags", pair());
-        } else if key.chars().count() > MAX_TAG_KEY_LENGTH
-            || value.chars().count() > MAX_TAG_VALUE_LENGTH
-        {
-            errors.push("value_too_long", "tags", pair());
+            errors.push("invalid_data", "tags", Some(json!([key, value])));
+        } else if too_long(&key, MAX_TAG_KEY_LENGTH) || too_long(&value, MAX_TAG_VALUE_LENGTH) {
+            errors.push("value_too_long", "tags", Some(json!([key, value])));
         } else {
-            tags.push((key.to_owned(), value.to_owned()));
+            tags.push((key, Value::String(value)));
         }
+    };
+    match raw {
+        Some(Tags::List(list)) => list.into_iter().for_each(|(k, v)| check(k, v)),
+        Some(Tags::Map(map)) => map.into_iter().for_each(|(k, v)| check(k, v)),
+        None => {}
     }
     // Relay moves these into tags after checking the tags; trimming cuts
     // them to the tag length afterwards.
-    let replace = |tags: &mut Vec<(String, String)>, key: &str, value: String| {
-        let value = value.trim();
+    let replace = |tags: &mut Vec<(String, Value)>, key: &str, value: String| {
+        let value = into_trimmed(value);
         if !value.is_empty() {
             match tags.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value.to_owned(),
-                None => tags.push((key.to_owned(), value.to_owned())),
+                Some(slot) => slot.1 = Value::String(value),
+                None => tags.push((key.to_owned(), Value::String(value))),
             }
         }
     };
@@ -1029,92 +1094,103 @@ fn normalize_tags(event: &mut Event, errors: &mut Errors) {
     }
 
     for (key, value) in derived_tags(event) {
-        let value = crate::metadata::truncate_chars(value.trim(), MAX_TAG_VALUE_LENGTH);
+        let value = match value {
+            Cow::Borrowed(value) => truncate_chars(trim_whitespace(value), MAX_TAG_VALUE_LENGTH),
+            Cow::Owned(value) => truncate_owned(into_trimmed(value), MAX_TAG_VALUE_LENGTH),
+        };
         if value.is_empty() {
             continue;
         }
-        // Sentry's `set_tag`: drop the old entry, append the new one.
-        tags.retain(|(k, _)| *k != key);
-        tags.push((key, value));
+        // Sentry's `set_tag`: drop the old entry, append the new one (keys
+        // are unique in the list).
+        if let Some(old) = tags.iter().position(|(k, _)| *k == key) {
+            tags.remove(old);
+        }
+        tags.push((key.into_owned(), Value::String(value)));
     }
-    event.tags = Some(Tags::List(
-        tags.into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    ));
+    event.tags = Some(Tags::List(tags));
 }
 
-fn derived_tags(event: &Event) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut add = |k: &str, v: Option<&str>| {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            out.push((k.to_owned(), v.to_owned()));
-        }
-    };
-    add("level", event.level.as_ref().map(Level::as_str));
-    add("logger", event.logger.as_deref());
-    add("environment", event.environment.as_deref());
-    add("transaction", event.transaction.as_deref());
-    add("sentry:release", event.release.as_deref());
-    if event.release.is_some() {
-        add("sentry:dist", event.dist.as_deref());
+/// `s` without leading and trailing whitespace, in its own buffer when
+/// there is nothing to cut.
+fn into_trimmed(s: String) -> String {
+    let trimmed = trim_whitespace(&s);
+    if trimmed.len() == s.len() {
+        s
+    } else {
+        trimmed.to_owned()
     }
-    add("sentry:user", user_tag(event.user.as_ref()).as_deref());
+}
+
+/// A tag Sentry derives, as `(key, value)`: borrowed from the event where
+/// the event has the text.
+type DerivedTag<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// The tags Sentry derives when saving, in its order (see
+/// [`normalize_tags`]); some may have empty values after trimming.
+fn derived_tags(event: &Event) -> Vec<DerivedTag<'_>> {
+    /// Adds the tag `key` unless its value is missing or empty.
+    fn add<'a>(out: &mut Vec<DerivedTag<'a>>, key: &'static str, value: Option<&'a str>) {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            out.push((Cow::Borrowed(key), Cow::Borrowed(value)));
+        }
+    }
+    let mut out: Vec<DerivedTag<'_>> = Vec::with_capacity(16);
+    add(&mut out, "level", event.level.as_ref().map(Level::as_str));
+    add(&mut out, "logger", event.logger.as_deref());
+    add(&mut out, "environment", event.environment.as_deref());
+    add(&mut out, "transaction", event.transaction.as_deref());
+    add(&mut out, "sentry:release", event.release.as_deref());
+    if event.release.is_some() {
+        add(&mut out, "sentry:dist", event.dist.as_deref());
+    }
+    if let Some(user) = user_tag(event.user.as_ref()) {
+        out.push((Cow::Borrowed("sentry:user"), Cow::Owned(user)));
+    }
     if let Some(contexts) = &event.contexts {
         for (alias, context) in &contexts.0 {
-            for (suffix, value) in context_tags(alias, context) {
-                let key = if suffix.is_empty() {
-                    alias.clone()
-                } else {
-                    format!("{alias}.{suffix}")
-                };
-                out.push((key, value));
-            }
+            context_tags(alias, context, &mut out);
         }
     }
-    let mut add = |k: &str, v: Option<&str>| {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            out.push((k.to_owned(), v.to_owned()));
-        }
-    };
-    add("url", event.request.as_ref().and_then(|r| r.url.as_deref()));
+    let url = event.request.as_ref().and_then(|r| r.url.as_deref());
+    add(&mut out, "url", url);
     let mechanism = event
         .exception
         .as_ref()
         .and_then(|e| e.values.last())
         .and_then(|e| e.mechanism.as_ref());
     if let Some(mechanism) = mechanism {
-        add("mechanism", mechanism.ty.as_deref());
-        add(
-            "handled",
-            mechanism.handled.map(|h| if h { "yes" } else { "no" }),
-        );
+        add(&mut out, "mechanism", mechanism.ty.as_deref());
+        let handled = mechanism.handled.map(|h| if h { "yes" } else { "no" });
+        add(&mut out, "handled", handled);
     }
     out
 }
 
 /// Sentry's user tag: the first of `id:`, `email:`, `username:`, `ip:`.
 fn user_tag(user: Option<&User>) -> Option<String> {
-    let user = user?;
-    let non_empty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-    if let Some(id) = &user.id {
-        let id = id.to_string();
-        if !id.is_empty() {
-            return Some(format!("id:{id}"));
-        }
+    fn non_empty(s: &Option<String>) -> Option<&str> {
+        s.as_deref().filter(|s| !s.is_empty())
     }
-    non_empty(&user.email)
-        .map(|v| format!("email:{v}"))
-        .or_else(|| non_empty(&user.username).map(|v| format!("username:{v}")))
-        .or_else(|| non_empty(&user.ip_address).map(|v| format!("ip:{v}")))
+    let user = user?;
+    match &user.id {
+        Some(StringOrNumber::Str(id)) if !id.is_empty() => return Some(concat(&["id:", id])),
+        Some(StringOrNumber::Int(id)) => return Some(format!("id:{id}")),
+        _ => {}
+    }
+    let (prefix, value) = non_empty(&user.email)
+        .map(|v| ("email:", v))
+        .or_else(|| non_empty(&user.username).map(|v| ("username:", v)))
+        .or_else(|| non_empty(&user.ip_address).map(|v| ("ip:", v)))?;
+    Some(concat(&[prefix, value]))
 }
 
 /// The tags Sentry makes from a context, by the context's type (its `type`
-/// field, else its key), as `(suffix, value)`; an empty suffix means the
-/// tag is named after the context's key.
-fn context_tags(alias: &str, context: &Value) -> Vec<(&'static str, String)> {
+/// field, else its key `alias`), added to `out`: named after the context's
+/// key, or the key and a suffix (`os.name`).
+fn context_tags<'a>(alias: &'a str, context: &'a Value, out: &mut Vec<DerivedTag<'a>>) {
     let Some(context) = context.as_object() else {
-        return Vec::new();
+        return;
     };
     let ty = context.get("type").and_then(Value::as_str).unwrap_or(alias);
     let mapping: &[(&'static str, &str)] = match ty {
@@ -1127,34 +1203,44 @@ fn context_tags(alias: &str, context: &Value) -> Vec<(&'static str, String)> {
         "monitor" => &[("id", "id"), ("slug", "slug")],
         _ => &[],
     };
-    mapping
-        .iter()
-        .filter_map(|(suffix, field)| {
-            let value = match context.get(*field)? {
-                Value::String(s) => s.clone(),
-                // Sentry formats with Python's `str`.
-                Value::Bool(true) => "True".into(),
-                Value::Bool(false) => "False".into(),
-                Value::Number(n) => n.to_string(),
-                _ => return None,
-            };
-            (!value.is_empty()).then_some((*suffix, value))
-        })
-        .collect()
+    // One pass over the context's fields rather than a search for each.
+    let mut values: [Option<&Value>; 3] = [None; 3];
+    if !mapping.is_empty() {
+        for (key, value) in context {
+            if let Some(i) = mapping.iter().position(|(_, field)| field == key) {
+                values[i] = Some(value);
+            }
+        }
+    }
+    for ((suffix, _), value) in mapping.iter().zip(values) {
+        let value = match value {
+            Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
+            // Sentry formats with Python's `str`.
+            Some(Value::Bool(true)) => Cow::Borrowed("True"),
+            Some(Value::Bool(false)) => Cow::Borrowed("False"),
+            Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+            _ => continue,
+        };
+        let key = if suffix.is_empty() {
+            Cow::Borrowed(alias)
+        } else {
+            Cow::Owned(concat(&[alias, ".", suffix]))
+        };
+        out.push((key, value));
+    }
 }
 
 // --- metadata -----------------------------------------------------------------
 
 pub(crate) fn store_metadata(event: &mut Event) {
     let metadata = event_metadata(event);
-    match event.ty.as_deref() {
-        None | Some("error" | "default") => {
-            event.ty = Some(metadata.event_type.as_str().to_owned());
-        }
-        _ => {}
+    let ty = metadata.event_type.as_str();
+    if matches!(event.ty.as_deref(), None | Some("error" | "default"))
+        && event.ty.as_deref() != Some(ty)
+    {
+        event.ty = Some(ty.to_owned());
     }
-    let culprit = metadata.culprit.as_deref().map(str::trim).unwrap_or("");
-    event.culprit = Some(culprit.to_owned());
+    event.culprit = Some(metadata.culprit.map(into_trimmed).unwrap_or_default());
     let other = &mut event.other;
     other.insert("title".into(), Value::String(metadata.title));
     match metadata.location {

@@ -61,26 +61,21 @@ impl Version {
     /// Reads a version like `120.0.6099.109` or `10_15_7` from the start
     /// of `text`: up to three runs of digits separated by `.` or `_`.
     pub fn parse_prefix(text: &str) -> Self {
-        let mut parts = Vec::with_capacity(3);
+        let mut version = Version::default();
         let mut rest = text;
-        while parts.len() < 3 {
+        for part in [&mut version.major, &mut version.minor, &mut version.patch] {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
                 break;
             }
-            parts.push(rest[..digits].to_owned());
+            *part = Some(rest[..digits].to_owned());
             rest = &rest[digits..];
             match rest.as_bytes() {
                 [b'.' | b'_', next, ..] if next.is_ascii_digit() => rest = &rest[1..],
                 _ => break,
             }
         }
-        let mut parts = parts.into_iter();
-        Version {
-            major: parts.next(),
-            minor: parts.next(),
-            patch: parts.next(),
-        }
+        version
     }
 
     /// Whether no component is known.
@@ -91,6 +86,21 @@ impl Version {
     /// The major version as a number, if it is one.
     pub fn major_number(&self) -> Option<u32> {
         self.major.as_deref()?.parse().ok()
+    }
+
+    /// The version as [`Display`](fmt::Display) writes it, in a string of
+    /// the right size.
+    fn dotted(&self) -> String {
+        let parts = [&self.major, &self.minor, &self.patch];
+        let len = parts.iter().copied().flatten().map(|p| p.len() + 1).sum();
+        let mut out = String::with_capacity(len);
+        for (i, part) in parts.into_iter().flatten().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+        out
     }
 }
 
@@ -153,12 +163,45 @@ pub struct UserAgent {
 
 /// Parses a `User-Agent` header. Never panics; unknown parts are `None`.
 pub fn parse_user_agent(header: &str) -> UserAgent {
+    parse_parts(header, Parts::ALL)
+}
+
+/// The parts of a `User-Agent` header to look for.
+#[derive(Clone, Copy, Debug)]
+struct Parts {
+    browser: bool,
+    os: bool,
+    device: bool,
+}
+
+impl Parts {
+    const ALL: Parts = Parts {
+        browser: true,
+        os: true,
+        device: true,
+    };
+}
+
+/// [`parse_user_agent`], for the parts asked for; the others are `None`.
+fn parse_parts(header: &str, parts: Parts) -> UserAgent {
+    if !(parts.browser || parts.os || parts.device) {
+        return UserAgent::default();
+    }
     let ua = &Ua::new(truncate(header.trim(), MAX_USER_AGENT_LENGTH));
-    let crawler = crawler(ua);
+    let crawler = if parts.browser || parts.device {
+        crawler(ua)
+    } else {
+        None
+    };
     UserAgent {
-        browser: crawler.clone().or_else(|| browser(ua)),
-        os: os(ua),
+        browser: if parts.browser {
+            crawler.clone().or_else(|| browser(ua))
+        } else {
+            None
+        },
+        os: if parts.os { os(ua) } else { None },
         device: match crawler {
+            _ if !parts.device => None,
             Some(_) => Some(Device {
                 family: "Spider".into(),
                 brand: Some("Spider".into()),
@@ -193,8 +236,9 @@ fn truncate(s: &str, max: usize) -> &str {
 #[derive(Clone, Copy)]
 struct Ua<'a> {
     text: &'a str,
-    /// Bit `b` for each ASCII byte `b` of `text`.
-    ascii: u128,
+    /// Bit `b % 64` of word `b / 64` for each ASCII byte `b` of `text`
+    /// (two words: shifts of a `u128` cost more).
+    ascii: [u64; 2],
     non_ascii: bool,
 }
 
@@ -202,12 +246,12 @@ impl<'a> Ua<'a> {
     fn new(text: &'a str) -> Self {
         let mut ua = Ua {
             text,
-            ascii: 0,
+            ascii: [0; 2],
             non_ascii: false,
         };
         for &b in text.as_bytes() {
             if b < 0x80 {
-                ua.ascii |= 1 << b;
+                ua.ascii[usize::from(b >> 6)] |= 1 << (b & 63);
             } else {
                 ua.non_ascii = true;
             }
@@ -216,10 +260,12 @@ impl<'a> Ua<'a> {
     }
 
     /// Whether the header may contain `token`: it has each of its bytes.
+    /// Inlined: the tokens are constants where it is called.
+    #[inline]
     fn may_contain(&self, token: &str) -> bool {
         token.bytes().all(|b| {
             if b < 0x80 {
-                self.ascii & (1 << b) != 0
+                self.ascii[usize::from(b >> 6)] & (1 << (b & 63)) != 0
             } else {
                 self.non_ascii
             }
@@ -227,6 +273,7 @@ impl<'a> Ua<'a> {
     }
 
     /// Whether the header contains `token`.
+    #[inline]
     fn contains(&self, token: &str) -> bool {
         self.may_contain(token) && find(self.text, token).is_some()
     }
@@ -258,11 +305,16 @@ fn find(hay: &str, needle: &str) -> Option<usize> {
 
 /// The text after the first occurrence of `token` that starts a word (is
 /// not preceded by a letter or digit).
+#[inline]
 fn after<'a>(ua: &Ua<'a>, token: &str) -> Option<&'a str> {
     if !ua.may_contain(token) {
         return None;
     }
-    let ua = ua.text;
+    after_word(ua.text, token)
+}
+
+/// [`after`], for a header that may contain `token`.
+fn after_word<'a>(ua: &'a str, token: &str) -> Option<&'a str> {
     let mut from = 0;
     while let Some(pos) = find(ua.get(from..)?, token) {
         let at = from + pos;
@@ -607,28 +659,41 @@ fn android_brand(model: &str) -> Option<&'static str> {
 
 // --- contexts from request headers ------------------------------------------
 
-/// A request header by name (case-insensitive), from an object or a list
-/// of `[name, value]` pairs.
-fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
-    let value = match headers {
-        Value::Object(map) => map
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v),
-        Value::Array(pairs) => pairs
-            .iter()
-            .find_map(|pair| match pair.as_array()?.as_slice() {
-                [Value::String(k), v] if k.eq_ignore_ascii_case(name) => Some(v),
-                _ => None,
-            }),
-        _ => None,
-    }?;
-    value.as_str().map(str::trim).filter(|s| !s.is_empty())
+/// Request headers by name (case-insensitive), from an object or a list of
+/// `[name, value]` pairs, in one pass: for each name, the value of the
+/// first header of that name, if it is a non-empty string (trimmed).
+fn find_headers<'a, const N: usize>(headers: &'a Value, names: [&str; N]) -> [Option<&'a str>; N] {
+    let mut found: [Option<&'a Value>; N] = [None; N];
+    let mut see = |key: &str, value: &'a Value| {
+        for (name, slot) in names.iter().zip(&mut found) {
+            if slot.is_none() && key.eq_ignore_ascii_case(name) {
+                *slot = Some(value);
+            }
+        }
+    };
+    match headers {
+        Value::Object(map) => map.iter().for_each(|(k, v)| see(k, v)),
+        Value::Array(pairs) => {
+            for pair in pairs {
+                if let Some([Value::String(k), v]) = pair.as_array().map(Vec::as_slice) {
+                    see(k, v);
+                }
+            }
+        }
+        _ => {}
+    }
+    found.map(|value| {
+        value
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    })
 }
 
 /// The event's `User-Agent` request header, if it has one.
 pub fn event_user_agent(event: &Event) -> Option<&str> {
-    header(event.request.as_ref()?.headers.as_ref()?, "user-agent")
+    let [user_agent] = find_headers(event.request.as_ref()?.headers.as_ref()?, ["user-agent"]);
+    user_agent
 }
 
 /// A client-hint value without its quotes (`"Windows"` is `Windows`).
@@ -673,11 +738,12 @@ fn browser_from_hint(brands: &str) -> Option<Browser> {
     fallback
 }
 
-fn context(ty: &str, fields: &[(&str, Option<String>)]) -> Value {
+/// A context of type `ty` with the non-empty ones of `fields`.
+fn context<const N: usize>(ty: &str, fields: [(&str, Option<String>); N]) -> Value {
     let mut map = Map::new();
     for (key, value) in fields {
-        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            map.insert((*key).to_owned(), Value::String(value.clone()));
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            map.insert(key.to_owned(), Value::String(value));
         }
     }
     map.insert("type".into(), Value::String(ty.to_owned()));
@@ -703,25 +769,52 @@ pub fn normalize_user_agent(event: &mut Event) {
     if !(need_browser || need_os || need_device) {
         return;
     }
-    let hint = |name: &str| header(headers, name).map(unquote).filter(|v| !v.is_empty());
-    let parsed = header(headers, "user-agent")
-        .map(parse_user_agent)
+    let [user_agent, brands, platform, platform_version, model] = find_headers(
+        headers,
+        [
+            "user-agent",
+            "sec-ch-ua",
+            "sec-ch-ua-platform",
+            "sec-ch-ua-platform-version",
+            "sec-ch-ua-model",
+        ],
+    );
+    /// A client hint without its quotes, unless that leaves nothing.
+    fn hint(value: Option<&str>) -> Option<&str> {
+        value.map(unquote).filter(|v| !v.is_empty())
+    }
+    // Only what a missing context needs is looked at.
+    // `Sec-CH-UA` is a list of quoted brands: not unquoted as a whole.
+    let brands = brands.filter(|_| need_browser).and_then(browser_from_hint);
+    let platform = hint(platform).filter(|_| need_os);
+    let model = hint(model).filter(|_| need_device);
+    let parts = Parts {
+        browser: need_browser && brands.is_none(),
+        os: need_os && platform.is_none(),
+        device: need_device && model.is_none(),
+    };
+    let parsed = user_agent
+        .map(|user_agent| parse_parts(user_agent, parts))
         .unwrap_or_default();
 
-    // `Sec-CH-UA` is a list of quoted brands: not unquoted as a whole.
-    let browser = header(headers, "sec-ch-ua")
-        .and_then(browser_from_hint)
-        .or(parsed.browser);
-    let os = match hint("sec-ch-ua-platform") {
+    let browser = brands.or(parsed.browser).map(|b| {
+        let version = (!b.version.is_empty()).then(|| b.version.dotted());
+        context("browser", [("name", Some(b.family)), ("version", version)])
+    });
+    let os = match platform {
         Some(platform) => Some(Os {
             family: platform.to_owned(),
-            version: hint("sec-ch-ua-platform-version")
+            version: hint(platform_version)
                 .map(Version::parse_prefix)
                 .unwrap_or_default(),
         }),
         None => parsed.os,
     };
-    let device = match hint("sec-ch-ua-model") {
+    let os = os.map(|o| {
+        let version = (!o.version.is_empty()).then(|| o.version.dotted());
+        context("os", [("name", Some(o.family)), ("version", version)])
+    });
+    let device = match model {
         Some(model) => Some(Device {
             family: model.to_owned(),
             brand: None,
@@ -729,41 +822,24 @@ pub fn normalize_user_agent(event: &mut Event) {
         }),
         None => parsed.device,
     };
-
-    let mut new = Vec::new();
-    if let Some(b) = browser.filter(|_| need_browser) {
-        let version = (!b.version.is_empty()).then(|| b.version.to_string());
-        new.push((
-            "browser",
-            context("browser", &[("name", Some(b.family)), ("version", version)]),
-        ));
-    }
-    if let Some(o) = os.filter(|_| need_os) {
-        let version = (!o.version.is_empty()).then(|| o.version.to_string());
-        new.push((
-            "os",
-            context("os", &[("name", Some(o.family)), ("version", version)]),
-        ));
-    }
-    if let Some(d) = device.filter(|_| need_device) {
-        new.push((
+    let device = device.map(|d| {
+        context(
             "device",
-            context(
-                "device",
-                &[
-                    ("family", Some(d.family)),
-                    ("model", d.model),
-                    ("brand", d.brand),
-                ],
-            ),
-        ));
-    }
-    if new.is_empty() {
+            [
+                ("family", Some(d.family)),
+                ("model", d.model),
+                ("brand", d.brand),
+            ],
+        )
+    });
+    if browser.is_none() && os.is_none() && device.is_none() {
         return;
     }
     let contexts = event.contexts.get_or_insert_with(Contexts::default);
-    for (key, value) in new {
-        contexts.0.insert(key.to_owned(), value);
+    for (key, value) in [("browser", browser), ("os", os), ("device", device)] {
+        if let Some(value) = value {
+            contexts.0.insert(key.to_owned(), value);
+        }
     }
 }
 

@@ -68,6 +68,13 @@ impl MaxChars {
     const fn hard(limit: usize) -> Self {
         MaxChars::new(limit, 0)
     }
+
+    /// Whether `value` may be cut: it has more bytes than the limit and
+    /// allowance in characters (a string has at most as many characters
+    /// as bytes).
+    fn may_cut(self, value: &str) -> bool {
+        value.len() > self.limit + self.allowance
+    }
 }
 
 /// A data bag's depth and size in estimated JSON bytes.
@@ -102,12 +109,19 @@ impl BagSize {
 
 /// Cuts `value` to `max` when it is longer than `max` plus its allowance,
 /// recording the cut at `path`.
+#[inline]
 pub(crate) fn trim_string(value: &mut String, max: MaxChars, meta: &mut MetaTree, path: &Path<'_>) {
-    let hard = max.limit + max.allowance;
-    // A string has at most as many characters as bytes.
-    if value.len() <= hard {
-        return;
+    // Nearly every string is done here, without a call.
+    if max.may_cut(value) {
+        cut_string(value, max, meta, path);
     }
+}
+
+/// [`trim_string`] for a string with more bytes than `max` allows
+/// characters.
+#[inline(never)]
+fn cut_string(value: &mut String, max: MaxChars, meta: &mut MetaTree, path: &Path<'_>) {
+    let hard = max.limit + max.allowance;
     let chars = value.chars().count();
     if chars <= hard {
         return;
@@ -124,9 +138,20 @@ pub(crate) fn trim_string(value: &mut String, max: MaxChars, meta: &mut MetaTree
     meta.set_len(path, chars);
 }
 
-fn trim_field(value: &mut Option<String>, max: MaxChars, meta: &mut MetaTree, path: &Path<'_>) {
+/// [`trim_string`] for the field `key` of the object at `parent`, if it is
+/// there; the field's path is only made for a cut.
+#[inline]
+fn trim_field(
+    value: &mut Option<String>,
+    max: MaxChars,
+    meta: &mut MetaTree,
+    parent: &Path<'_>,
+    key: &str,
+) {
     if let Some(value) = value {
-        trim_string(value, max, meta, path);
+        if max.may_cut(value) {
+            cut_string(value, max, meta, &parent.key(key));
+        }
     }
 }
 
@@ -158,17 +183,58 @@ fn number_len(n: &Number) -> usize {
     } else if let Some(i) = n.as_i64() {
         digits(i.unsigned_abs()) + usize::from(i < 0)
     } else {
-        struct Count(usize);
-        impl std::fmt::Write for Count {
-            fn write_str(&mut self, s: &str) -> std::fmt::Result {
-                self.0 += s.len();
-                Ok(())
-            }
-        }
-        let mut count = Count(0);
-        let _ = write!(count, "{}", n.as_f64().unwrap_or(0.0));
-        count.0
+        float_len(n.as_f64().unwrap_or(0.0))
     }
+}
+
+/// The length of a float as Rust writes it; out of line, to keep the
+/// size estimates of the common values small.
+#[inline(never)]
+fn float_len(f: f64) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = write!(count, "{f}");
+    count.0
+}
+
+/// Whether trimming leaves `items` as they are: they are at `depth` in a
+/// bag of `max_depth` levels and their sizes, with everything in them, fit
+/// in what is left of `budget` (which they are taken from).
+///
+/// Conservative: a value's size is taken before its items' (the trimming
+/// walk spends it after them), so a `true` is sure; a `false` only means
+/// that the trimming walk has to look.
+fn fits<'v>(
+    items: impl Iterator<Item = &'v Value>,
+    depth: usize,
+    max_depth: usize,
+    budget: &mut usize,
+) -> bool {
+    // A list or an object this deep would become JSON text.
+    let room = depth + 2 <= max_depth;
+    // A loop rather than `all`: most items are not lists or objects, and
+    // are done here without a call.
+    for item in items {
+        let Some(left) = budget.checked_sub(flat_size(item) + 1) else {
+            return false;
+        };
+        *budget = left;
+        let fit = match item {
+            Value::Array(list) => room && fits(list.iter(), depth + 1, max_depth, budget),
+            Value::Object(map) => room && fits(map.values(), depth + 1, max_depth, budget),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
+        };
+        if !fit {
+            return false;
+        }
+    }
+    true
 }
 
 /// A data bag being walked: how deep it may go from where it starts, and
@@ -203,13 +269,15 @@ impl<'m> Trimmer<'m> {
             &mut event.culprit,
             MaxChars::CULPRIT,
             meta,
-            &root.key("culprit"),
+            &root,
+            "culprit",
         );
         trim_field(
             &mut event.transaction,
             MaxChars::CULPRIT,
             meta,
-            &root.key("transaction"),
+            &root,
+            "transaction",
         );
         if let Some(entry) = &mut event.logentry {
             let path = root.key("logentry");
@@ -217,16 +285,18 @@ impl<'m> Trimmer<'m> {
                 &mut entry.message,
                 MaxChars::MESSAGE,
                 meta,
-                &path.key("message"),
+                &path,
+                "message",
             );
             trim_field(
                 &mut entry.formatted,
                 MaxChars::MESSAGE,
                 meta,
-                &path.key("formatted"),
+                &path,
+                "formatted",
             );
             if let Some(params) = &mut entry.params {
-                self.bag_value(params, BagSize::MEDIUM, &path.key("params"));
+                self.bag_value(params, BagSize::MEDIUM, &path, "params");
             }
         }
         if let Some(exceptions) = &mut event.exception {
@@ -267,17 +337,18 @@ impl<'m> Trimmer<'m> {
                 extra,
                 BagSize::MASSIVE,
                 Some(BagSize::LARGER),
-                &root.key("extra"),
+                &root,
+                "extra",
             );
         }
         if let Some(contexts) = &mut event.contexts {
             let path = root.key("contexts");
             for (key, context) in contexts.0.iter_mut() {
-                self.bag_value(context, BagSize::LARGE, &path.key(key));
+                self.bag_value(context, BagSize::LARGE, &path, key);
             }
         }
         if let Some(modules) = &mut event.modules {
-            self.bag_map(modules, BagSize::LARGE, None, &root.key("modules"));
+            self.bag_map(modules, BagSize::LARGE, None, &root, "modules");
         }
     }
 
@@ -289,9 +360,12 @@ impl<'m> Trimmer<'m> {
             let root = Path::ROOT;
             let path = root.key("tags");
             for (i, (_, value)) in tags.iter_mut().enumerate() {
-                if let Value::String(value) = value {
-                    let pair = path.index(i);
-                    trim_string(value, MaxChars::TAG_VALUE, self.meta, &pair.index(1));
+                match value {
+                    Value::String(value) if MaxChars::TAG_VALUE.may_cut(value) => {
+                        let pair = path.index(i);
+                        cut_string(value, MaxChars::TAG_VALUE, self.meta, &pair.index(1));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -299,18 +373,14 @@ impl<'m> Trimmer<'m> {
 
     fn exception(&mut self, exception: &mut Exception, path: &Path<'_>) {
         let meta = &mut *self.meta;
-        trim_field(&mut exception.ty, MaxChars::SYMBOL, meta, &path.key("type"));
-        trim_field(
-            &mut exception.value,
-            MaxChars::MESSAGE,
-            meta,
-            &path.key("value"),
-        );
+        trim_field(&mut exception.ty, MaxChars::SYMBOL, meta, path, "type");
+        trim_field(&mut exception.value, MaxChars::MESSAGE, meta, path, "value");
         trim_field(
             &mut exception.module,
             MaxChars::SYMBOL,
             meta,
-            &path.key("module"),
+            path,
+            "module",
         );
         if let Some(stacktrace) = &mut exception.stacktrace {
             self.stacktrace(stacktrace, &path.key("stacktrace"));
@@ -342,52 +412,50 @@ impl<'m> Trimmer<'m> {
             (&mut frame.raw_function, "raw_function"),
             (&mut frame.symbol, "symbol"),
         ] {
-            trim_field(value, MaxChars::SYMBOL, meta, &path.key(key));
+            trim_field(value, MaxChars::SYMBOL, meta, path, key);
         }
         for (value, key) in [
             (&mut frame.filename, "filename"),
             (&mut frame.abs_path, "abs_path"),
         ] {
-            trim_field(value, MaxChars::PATH, meta, &path.key(key));
+            trim_field(value, MaxChars::PATH, meta, path, key);
         }
         if let Some(vars) = &mut frame.vars {
-            self.bag_map(vars, BagSize::MEDIUM, None, &path.key("vars"));
+            self.bag_map(vars, BagSize::MEDIUM, None, path, "vars");
         }
     }
 
     fn breadcrumb(&mut self, breadcrumb: &mut Breadcrumb, path: &Path<'_>) {
         let meta = &mut *self.meta;
-        trim_field(
-            &mut breadcrumb.ty,
-            MaxChars::ENUM_LIKE,
-            meta,
-            &path.key("type"),
-        );
+        trim_field(&mut breadcrumb.ty, MaxChars::ENUM_LIKE, meta, path, "type");
         trim_field(
             &mut breadcrumb.category,
             MaxChars::ENUM_LIKE,
             meta,
-            &path.key("category"),
+            path,
+            "category",
         );
         trim_field(
             &mut breadcrumb.message,
             MaxChars::MESSAGE,
             meta,
-            &path.key("message"),
+            path,
+            "message",
         );
         if let Some(data) = &mut breadcrumb.data {
-            self.bag_map(data, BagSize::MEDIUM, None, &path.key("data"));
+            self.bag_map(data, BagSize::MEDIUM, None, path, "data");
         }
     }
 
     fn request(&mut self, request: &mut Request, path: &Path<'_>) {
         let meta = &mut *self.meta;
-        trim_field(&mut request.url, MaxChars::PATH, meta, &path.key("url"));
+        trim_field(&mut request.url, MaxChars::PATH, meta, path, "url");
         trim_field(
             &mut request.fragment,
             MaxChars::SUMMARY,
             meta,
-            &path.key("fragment"),
+            path,
+            "fragment",
         );
         for (value, key, size) in [
             (&mut request.data, "data", BagSize::LARGE),
@@ -396,11 +464,11 @@ impl<'m> Trimmer<'m> {
             (&mut request.headers, "headers", BagSize::LARGE),
         ] {
             if let Some(value) = value {
-                self.bag_value(value, size, &path.key(key));
+                self.bag_value(value, size, path, key);
             }
         }
         if let Some(env) = &mut request.env {
-            self.bag_map(env, BagSize::LARGE, None, &path.key("env"));
+            self.bag_map(env, BagSize::LARGE, None, path, "env");
         }
     }
 
@@ -409,38 +477,55 @@ impl<'m> Trimmer<'m> {
         if let Some(StringOrNumber::Str(id)) = &mut user.id {
             trim_string(id, MaxChars::USER, meta, &path.key("id"));
         }
-        trim_field(&mut user.email, MaxChars::EMAIL, meta, &path.key("email"));
-        trim_field(
-            &mut user.username,
-            MaxChars::USER,
-            meta,
-            &path.key("username"),
-        );
-        trim_field(&mut user.name, MaxChars::USER, meta, &path.key("name"));
+        trim_field(&mut user.email, MaxChars::EMAIL, meta, path, "email");
+        trim_field(&mut user.username, MaxChars::USER, meta, path, "username");
+        trim_field(&mut user.name, MaxChars::USER, meta, path, "name");
     }
 
     // --- data bags ------------------------------------------------------------
 
-    /// Trims a value that is a data bag of its own.
-    fn bag_value(&mut self, value: &mut Value, size: BagSize, path: &Path<'_>) {
+    /// Trims a value that is a data bag of its own, the field `key` of the
+    /// object at `parent`.
+    fn bag_value(&mut self, value: &mut Value, size: BagSize, parent: &Path<'_>, key: &str) {
+        // Nearly every bag is far below its limits: a walk that only adds
+        // up sizes shows that, without the bookkeeping of trimming. The
+        // value's own size counts too, which only makes the check stricter.
+        let mut budget = size.max_bytes;
+        if fits(std::iter::once(&*value), 0, size.max_depth, &mut budget) {
+            return;
+        }
         self.bags.clear();
         self.push(size, 0);
-        self.process(value, 0, path);
+        self.process(value, 0, &parent.key(key));
         self.bags.clear();
     }
 
-    /// Trims an object that is a data bag of its own; with `inner`, each of
-    /// its values is a bag too (`extra`).
+    /// Trims an object that is a data bag of its own, the field `key` of
+    /// the object at `parent`; with `inner`, each of its values is a bag
+    /// too (`extra`).
     fn bag_map(
         &mut self,
         map: &mut Map<String, Value>,
         size: BagSize,
         inner: Option<BagSize>,
-        path: &Path<'_>,
+        parent: &Path<'_>,
+        key: &str,
     ) {
+        // As in `bag_value`; each value's bag starts one level down, and
+        // the smaller of the two sizes is the budget of all of them.
+        let (mut budget, max_depth) = match inner {
+            Some(inner) => (
+                size.max_bytes.min(inner.max_bytes),
+                size.max_depth.min(inner.max_depth + 1),
+            ),
+            None => (size.max_bytes, size.max_depth),
+        };
+        if fits(map.values(), 1, max_depth, &mut budget) {
+            return;
+        }
         self.bags.clear();
         self.push(size, 0);
-        self.process_map(map, 0, path, inner);
+        self.process_map(map, 0, &parent.key(key), inner);
         self.bags.clear();
     }
 
@@ -626,7 +711,7 @@ mod tests {
         let mut meta = MetaTree::new(None);
         let mut value = value;
         let root = Path::ROOT;
-        Trimmer::new(&mut meta).bag_value(&mut value, size, &root.key("b"));
+        Trimmer::new(&mut meta).bag_value(&mut value, size, &root, "b");
         (value, meta.into_value())
     }
 
@@ -652,7 +737,8 @@ mod tests {
             &mut extra,
             BagSize::MASSIVE,
             Some(BagSize::LARGER),
-            &root.key("extra"),
+            &root,
+            "extra",
         );
         assert_eq!(
             Value::Object(extra),
