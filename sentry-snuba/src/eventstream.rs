@@ -222,44 +222,78 @@ impl Message {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
+        // Read straight into the message's types: building a JSON tree
+        // first and converting it would build the event's tree twice.
         let malformed = |e: serde_json::Error| DecodeError::Malformed(e.to_string());
-        let parts: Vec<Json> = serde_json::from_slice(bytes).map_err(malformed)?;
-        let mut parts = parts.into_iter();
-        let version = parts
-            .next()
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| DecodeError::Malformed("no protocol version".into()))?;
-        if version != VERSION {
-            return Err(DecodeError::Version(version));
-        }
-        let kind = match parts.next() {
-            Some(Json::String(kind)) => kind,
-            _ => return Err(DecodeError::Malformed("no message type".into())),
-        };
-        let body = parts
-            .next()
-            .ok_or_else(|| DecodeError::Malformed("no message body".into()))?;
-        Ok(match kind.as_str() {
-            "insert" => {
-                let state = match parts.next() {
-                    Some(Json::Null) | None => InsertState::default(),
-                    Some(state) => serde_json::from_value(state).map_err(malformed)?,
-                };
-                Message::Insert(serde_json::from_value(body).map_err(malformed)?, state)
-            }
-            "start_delete_groups" => {
-                Message::StartDeleteGroups(serde_json::from_value(body).map_err(malformed)?)
-            }
-            "end_delete_groups" => {
-                Message::EndDeleteGroups(serde_json::from_value(body).map_err(malformed)?)
-            }
-            "end_merge" => Message::EndMerge(serde_json::from_value(body).map_err(malformed)?),
-            "tombstone_events" => {
-                Message::TombstoneEvents(serde_json::from_value(body).map_err(malformed)?)
-            }
-            _ => return Err(DecodeError::UnknownType(kind)),
-        })
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let message =
+            serde::Deserializer::deserialize_seq(&mut de, MessageVisitor).map_err(malformed)?;
+        de.end().map_err(malformed)?;
+        message
     }
+}
+
+/// Reads `[version, type, body, state?]` element by element; the result
+/// is the message or why it is not one this crate reads (JSON errors are
+/// the deserializer's).
+struct MessageVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MessageVisitor {
+    type Value = Result<Message, DecodeError>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event stream message, [version, type, body, state]")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::IgnoredAny;
+        let malformed = |reason: &str| Err(DecodeError::Malformed(reason.to_owned()));
+        // The rest is read (and must be JSON) whatever the result.
+        let message = match seq.next_element::<Json>()?.and_then(|v| v.as_u64()) {
+            None => malformed("no protocol version"),
+            Some(version) if version != VERSION => Err(DecodeError::Version(version)),
+            Some(_) => match seq.next_element::<Json>()? {
+                Some(Json::String(kind)) => read_body(&mut seq, kind)?,
+                _ => malformed("no message type"),
+            },
+        };
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(message)
+    }
+}
+
+/// Reads the body (and an insert's state) of a message of type `kind`.
+fn read_body<'de, A: serde::de::SeqAccess<'de>>(
+    seq: &mut A,
+    kind: String,
+) -> Result<Result<Message, DecodeError>, A::Error> {
+    let missing = || Err(DecodeError::Malformed("no message body".to_owned()));
+    let message = match kind.as_str() {
+        "insert" => match seq.next_element::<InsertEvent>()? {
+            Some(event) => {
+                let state = seq.next_element::<Option<InsertState>>()?.flatten();
+                Ok(Message::Insert(event, state.unwrap_or_default()))
+            }
+            None => missing(),
+        },
+        "start_delete_groups" => seq
+            .next_element()?
+            .map_or_else(missing, |b| Ok(Message::StartDeleteGroups(b))),
+        "end_delete_groups" => seq
+            .next_element()?
+            .map_or_else(missing, |b| Ok(Message::EndDeleteGroups(b))),
+        "end_merge" => seq
+            .next_element()?
+            .map_or_else(missing, |b| Ok(Message::EndMerge(b))),
+        "tombstone_events" => seq
+            .next_element()?
+            .map_or_else(missing, |b| Ok(Message::TombstoneEvents(b))),
+        _ => match seq.next_element::<serde::de::IgnoredAny>()? {
+            Some(_) => Err(DecodeError::UnknownType(kind)),
+            None => missing(),
+        },
+    };
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -344,5 +378,34 @@ mod tests {
             Message::decode(b"[2]"),
             Err(DecodeError::Malformed(_))
         ));
+        assert!(matches!(
+            Message::decode(b"[2, \"insert\"]"),
+            Err(DecodeError::Malformed(m)) if m == "no message body"
+        ));
+        // The version is checked, but the rest must still be JSON.
+        assert!(matches!(
+            Message::decode(b"[3, \"insert\", {}]"),
+            Err(DecodeError::Version(3))
+        ));
+        assert!(matches!(
+            Message::decode(b"[3, \"insert\", {]"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::decode(b"[2, \"explode\", {}] x"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn elements_after_the_state_are_ignored() {
+        let bytes = br#"[2, "insert", {"group_id": 7, "event_id": "ab", "project_id": 1,
+            "datetime": "2024-05-01T12:00:00Z", "data": {"k": [1, {"x": null}]}}, null, "later", {}]"#;
+        let Message::Insert(event, state) = Message::decode(bytes).unwrap() else {
+            panic!("not an insert");
+        };
+        assert_eq!((event.group_id, event.project_id), (7, 1));
+        assert_eq!(event.data, serde_json::json!({"k": [1, {"x": null}]}));
+        assert_eq!(state, InsertState::default());
     }
 }
