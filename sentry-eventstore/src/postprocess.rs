@@ -33,7 +33,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use sentry_snuba::eventstream::{InsertEvent, Message};
+use sentry_snuba::eventstream::{InsertEvent, InsertIds, Message};
 use sentry_stream::{Broker, CommitOffset, Consumer, Histogram, Record, topics};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -193,15 +193,13 @@ pub async fn run_post_process_forwarder(
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let polled = std::time::Instant::now();
-        // Decoded once; only inserts are post-processed, and only they wait
-        // for the Snuba consumer (replacements are committed without a
-        // commit-log record).
-        let inserts: Vec<(&Record, InsertEvent)> = records
+        // Only inserts are post-processed, and only they wait for the
+        // Snuba consumer (replacements are committed without a commit-log
+        // record). Their ids are read first: the event itself only for a
+        // project with hooks.
+        let inserts: Vec<(&Record, InsertIds)> = records
             .iter()
-            .filter_map(|r| match Message::decode(&r.payload) {
-                Ok(Message::Insert(event, _)) => Some((r, event)),
-                _ => None,
-            })
+            .filter_map(|r| Some((r, Message::decode_insert_ids(&r.payload).ok()??)))
             .collect();
         // Wait until the Snuba consumer has written every insert.
         while !inserts.iter().all(|(r, _)| marks.covers(r)) {
@@ -216,9 +214,9 @@ pub async fn run_post_process_forwarder(
             }
         }
         let mut hooks = HashMap::new();
-        for (_, event) in &inserts {
+        for insert in &inserts {
             process(
-                event,
+                insert,
                 store.as_ref(),
                 cache.as_ref(),
                 &sender,
@@ -254,7 +252,7 @@ async fn catch_up(
 
 /// Post-processes one event: its hooks, unless it was done before.
 async fn process(
-    event: &InsertEvent,
+    (record, ids): &(&Record, InsertIds),
     store: &dyn Store,
     cache: &dyn Cache,
     sender: &HookSender,
@@ -262,7 +260,7 @@ async fn process(
     stats: &PostProcessStats,
     hooks: &mut HashMap<u64, ProjectHooks>,
 ) -> Result<(), ConsumerError> {
-    let mark = format!("postprocess:{}:{}", event.project_id, event.event_id);
+    let mark = format!("postprocess:{}:{}", ids.project_id, ids.event_id);
     match cache.get(&mark).await {
         Ok(Some(_)) => {
             stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -273,11 +271,11 @@ async fn process(
             tracing::warn!(%error, "post-process marks unavailable; the event may be processed twice");
         }
     }
-    let project = match hooks.get(&event.project_id) {
+    let project = match hooks.get(&ids.project_id) {
         Some(h) => h,
         None => {
-            let found = project_hooks(store, event.project_id).await?;
-            hooks.entry(event.project_id).or_insert(found)
+            let found = project_hooks(store, ids.project_id).await?;
+            hooks.entry(ids.project_id).or_insert(found)
         }
     };
     let wanted: Vec<&ServiceHook> = project
@@ -291,13 +289,23 @@ async fn process(
             config.base_url.trim_end_matches('/'),
             project.organization
         );
-        let body = Bytes::from(hook_payload(event, &issues).to_string());
-        for hook in wanted {
-            if sender.send_with_retries(hook, body.clone()).await {
-                stats.hooks_sent.fetch_add(1, Ordering::Relaxed);
-            } else {
-                stats.hooks_failed.fetch_add(1, Ordering::Relaxed);
+        match Message::decode(&record.payload) {
+            Ok(Message::Insert(event, _)) => {
+                let body = Bytes::from(hook_payload(&event, &issues).to_string());
+                for hook in wanted {
+                    if sender.send_with_retries(hook, body.clone()).await {
+                        stats.hooks_sent.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        stats.hooks_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
+            // Ids without an event: not a message the ingest consumer wrote.
+            _ => tracing::warn!(
+                project = ids.project_id,
+                event = %ids.event_id,
+                "insert message without a readable event: no hooks sent"
+            ),
         }
     }
     if let Err(error) = cache.set(&mark, b"1", config.dedup_ttl).await {

@@ -38,6 +38,7 @@
 //! # Ok::<(), sentry_snuba::eventstream::DecodeError>(())
 //! ```
 
+use serde::de::{IgnoredAny, SeqAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -219,81 +220,135 @@ impl Message {
 
     /// Reads a message.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return Err(DecodeError::TooLarge(bytes.len()));
-        }
-        // Read straight into the message's types: building a JSON tree
-        // first and converting it would build the event's tree twice.
-        let malformed = |e: serde_json::Error| DecodeError::Malformed(e.to_string());
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let message =
-            serde::Deserializer::deserialize_seq(&mut de, MessageVisitor).map_err(malformed)?;
-        de.end().map_err(malformed)?;
-        message
+        decode_framed(bytes)
+    }
+
+    /// The ids of an insert message, read without building its event
+    /// (`data` is skipped): what a consumer that acts on some projects
+    /// only needs first. `None` for the other message types.
+    pub fn decode_insert_ids(bytes: &[u8]) -> Result<Option<InsertIds>, DecodeError> {
+        decode_framed(bytes)
     }
 }
 
-/// Reads `[version, type, body, state?]` element by element; the result
-/// is the message or why it is not one this crate reads (JSON errors are
-/// the deserializer's).
-struct MessageVisitor;
+/// The ids of an insert message ([`Message::decode_insert_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InsertIds {
+    /// The issue the event was grouped into.
+    pub group_id: u64,
+    /// The event id, 32 hex digits.
+    pub event_id: String,
+    /// The project.
+    pub project_id: u64,
+}
 
-impl<'de> serde::de::Visitor<'de> for MessageVisitor {
-    type Value = Result<Message, DecodeError>;
+/// Reads a message of the stream, `[version, type, body, state?]`, into
+/// `T` element by element: straight into the message's types, where a
+/// JSON tree converted afterwards would build the event's tree twice.
+fn decode_framed<T: ReadBody>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let malformed = |e: serde_json::Error| DecodeError::Malformed(e.to_string());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let visitor = Framed(std::marker::PhantomData::<T>);
+    let message = serde::Deserializer::deserialize_seq(&mut de, visitor).map_err(malformed)?;
+    de.end().map_err(malformed)?;
+    message
+}
+
+/// What [`decode_framed`] reads from the body (and state) of a message of
+/// a known version.
+trait ReadBody: Sized {
+    /// Reads the elements after the type, `kind`; the result is what was
+    /// read or why it is not a message this crate reads (JSON errors are
+    /// the deserializer's).
+    fn read<'de, A: SeqAccess<'de>>(
+        seq: &mut A,
+        kind: String,
+    ) -> Result<Result<Self, DecodeError>, A::Error>;
+}
+
+/// The error of a message without a body.
+fn no_body<T>() -> Result<T, DecodeError> {
+    Err(DecodeError::Malformed("no message body".to_owned()))
+}
+
+impl ReadBody for Message {
+    fn read<'de, A: SeqAccess<'de>>(
+        seq: &mut A,
+        kind: String,
+    ) -> Result<Result<Self, DecodeError>, A::Error> {
+        let message = match kind.as_str() {
+            "insert" => match seq.next_element::<InsertEvent>()? {
+                Some(event) => {
+                    let state = seq.next_element::<Option<InsertState>>()?.flatten();
+                    Ok(Message::Insert(event, state.unwrap_or_default()))
+                }
+                None => no_body(),
+            },
+            "start_delete_groups" => seq
+                .next_element()?
+                .map_or_else(no_body, |b| Ok(Message::StartDeleteGroups(b))),
+            "end_delete_groups" => seq
+                .next_element()?
+                .map_or_else(no_body, |b| Ok(Message::EndDeleteGroups(b))),
+            "end_merge" => seq
+                .next_element()?
+                .map_or_else(no_body, |b| Ok(Message::EndMerge(b))),
+            "tombstone_events" => seq
+                .next_element()?
+                .map_or_else(no_body, |b| Ok(Message::TombstoneEvents(b))),
+            _ => match seq.next_element::<IgnoredAny>()? {
+                Some(_) => Err(DecodeError::UnknownType(kind)),
+                None => no_body(),
+            },
+        };
+        Ok(message)
+    }
+}
+
+impl ReadBody for Option<InsertIds> {
+    fn read<'de, A: SeqAccess<'de>>(
+        seq: &mut A,
+        kind: String,
+    ) -> Result<Result<Self, DecodeError>, A::Error> {
+        // Other types are read as JSON only; unknown ones are no error
+        // here, there is nothing to do with them.
+        let ids = match kind.as_str() {
+            "insert" => seq
+                .next_element::<InsertIds>()?
+                .map_or_else(no_body, |i| Ok(Some(i))),
+            _ => Ok(None),
+        };
+        Ok(ids)
+    }
+}
+
+/// The [`serde::de::Visitor`] of [`decode_framed`].
+struct Framed<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: ReadBody> serde::de::Visitor<'de> for Framed<T> {
+    type Value = Result<T, DecodeError>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an event stream message, [version, type, body, state]")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        use serde::de::IgnoredAny;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let malformed = |reason: &str| Err(DecodeError::Malformed(reason.to_owned()));
-        // The rest is read (and must be JSON) whatever the result.
         let message = match seq.next_element::<Json>()?.and_then(|v| v.as_u64()) {
             None => malformed("no protocol version"),
             Some(version) if version != VERSION => Err(DecodeError::Version(version)),
             Some(_) => match seq.next_element::<Json>()? {
-                Some(Json::String(kind)) => read_body(&mut seq, kind)?,
+                Some(Json::String(kind)) => T::read(&mut seq, kind)?,
                 _ => malformed("no message type"),
             },
         };
+        // The rest is read (and must be JSON) whatever the result.
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(message)
     }
-}
-
-/// Reads the body (and an insert's state) of a message of type `kind`.
-fn read_body<'de, A: serde::de::SeqAccess<'de>>(
-    seq: &mut A,
-    kind: String,
-) -> Result<Result<Message, DecodeError>, A::Error> {
-    let missing = || Err(DecodeError::Malformed("no message body".to_owned()));
-    let message = match kind.as_str() {
-        "insert" => match seq.next_element::<InsertEvent>()? {
-            Some(event) => {
-                let state = seq.next_element::<Option<InsertState>>()?.flatten();
-                Ok(Message::Insert(event, state.unwrap_or_default()))
-            }
-            None => missing(),
-        },
-        "start_delete_groups" => seq
-            .next_element()?
-            .map_or_else(missing, |b| Ok(Message::StartDeleteGroups(b))),
-        "end_delete_groups" => seq
-            .next_element()?
-            .map_or_else(missing, |b| Ok(Message::EndDeleteGroups(b))),
-        "end_merge" => seq
-            .next_element()?
-            .map_or_else(missing, |b| Ok(Message::EndMerge(b))),
-        "tombstone_events" => seq
-            .next_element()?
-            .map_or_else(missing, |b| Ok(Message::TombstoneEvents(b))),
-        _ => match seq.next_element::<serde::de::IgnoredAny>()? {
-            Some(_) => Err(DecodeError::UnknownType(kind)),
-            None => missing(),
-        },
-    };
-    Ok(message)
 }
 
 #[cfg(test)]
@@ -393,6 +448,30 @@ mod tests {
         ));
         assert!(matches!(
             Message::decode(b"[2, \"explode\", {}] x"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn insert_ids_are_read_without_the_event() {
+        let bytes = br#"[2, "insert", {"group_id": 7, "event_id": "ab", "project_id": 1,
+            "datetime": "2024-05-01T12:00:00Z", "data": {"k": [1, {"x": null}]}}, {"is_new": true}]"#;
+        assert_eq!(
+            Message::decode_insert_ids(bytes).unwrap(),
+            Some(InsertIds {
+                group_id: 7,
+                event_id: "ab".into(),
+                project_id: 1
+            })
+        );
+        let merge = br#"[2, "end_merge", {"anything": 1}]"#;
+        assert_eq!(Message::decode_insert_ids(merge).unwrap(), None);
+        assert!(matches!(
+            Message::decode_insert_ids(b"[1, \"insert\", {}]"),
+            Err(DecodeError::Version(1))
+        ));
+        assert!(matches!(
+            Message::decode_insert_ids(b"[2, \"insert\", {\"group_id\": 1}]"),
             Err(DecodeError::Malformed(_))
         ));
     }
