@@ -148,7 +148,12 @@ impl Cluster {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let namespace = format!("e2e{nanos:x}");
+        // Tests start clusters in parallel, and two clocks readings may be
+        // equal (CI once gave two tests the same database name): a counter
+        // makes the name unique in this process.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let namespace = format!("e2e{nanos:x}n{n}");
         psql(&backends.postgres, &format!("CREATE DATABASE {namespace}"));
         let (pg_server, _) = backends.postgres.rsplit_once('/').unwrap();
         let clickhouse = backends
