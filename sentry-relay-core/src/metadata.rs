@@ -12,8 +12,6 @@ use serde_json::{Map, Value};
 
 use sentry_envelope::protocol::{Event, Exception, Frame, Stacktrace};
 
-use crate::normalize::concat;
-
 /// The longest culprit Sentry stores (`MAX_CULPRIT_LENGTH`).
 pub const MAX_CULPRIT_LENGTH: usize = 200;
 /// The longest part of an exception value or message shown in a title.
@@ -125,7 +123,7 @@ fn error_metadata(event: &Event, metadata: &mut Map<String, Value>) -> (String, 
         Some(ty) if value.is_empty() => ty.clone().into_owned(),
         Some(ty) => {
             let first = value.lines().next().unwrap_or("");
-            concat(&[ty, ": ", &truncated(first, TITLE_VALUE_LENGTH)])
+            [ty, ": ", &truncated(first, TITLE_VALUE_LENGTH)].concat()
         }
         None => function.unwrap_or("<unknown>").to_owned(),
     };
@@ -337,9 +335,9 @@ fn frame_culprit(frame: &Frame, platform: Option<&str>) -> String {
         return String::new();
     };
     if matches!(platform, Some("javascript" | "node")) {
-        concat(&[function, "(", location, ")"])
+        [function, "(", location, ")"].concat()
     } else {
-        concat(&[location, " in ", function])
+        [location, " in ", function].concat()
     }
 }
 

@@ -553,17 +553,6 @@ fn trim_whitespace(s: &str) -> &str {
     }
 }
 
-/// The strings of `parts` one after the other, in a string of the right
-/// size (what `[..].concat()` does, for a few short parts).
-#[inline]
-pub(crate) fn concat(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.push_str(part);
-    }
-    out
-}
-
 fn trimmed(value: &mut Option<String>) {
     if let Some(v) = value {
         let t = trim_whitespace(v);
@@ -1006,7 +995,7 @@ fn normalize_contexts(event: &mut Event, errors: &mut Errors) {
             value?.as_str().filter(|s| !s.is_empty())
         }
         let full = match (text(name), text(version)) {
-            (Some(name), Some(version)) => concat(&[name, " ", version]),
+            (Some(name), Some(version)) => [name, " ", version].concat(),
             (Some(name), None) => name.to_owned(),
             _ => continue,
         };
@@ -1174,7 +1163,7 @@ fn user_tag(user: Option<&User>) -> Option<String> {
     }
     let user = user?;
     match &user.id {
-        Some(StringOrNumber::Str(id)) if !id.is_empty() => return Some(concat(&["id:", id])),
+        Some(StringOrNumber::Str(id)) if !id.is_empty() => return Some(["id:", id].concat()),
         Some(StringOrNumber::Int(id)) => return Some(format!("id:{id}")),
         _ => {}
     }
@@ -1182,7 +1171,7 @@ fn user_tag(user: Option<&User>) -> Option<String> {
         .map(|v| ("email:", v))
         .or_else(|| non_empty(&user.username).map(|v| ("username:", v)))
         .or_else(|| non_empty(&user.ip_address).map(|v| ("ip:", v)))?;
-    Some(concat(&[prefix, value]))
+    Some([prefix, value].concat())
 }
 
 /// The tags Sentry makes from a context, by the context's type (its `type`
@@ -1224,7 +1213,7 @@ fn context_tags<'a>(alias: &'a str, context: &'a Value, out: &mut Vec<DerivedTag
         let key = if suffix.is_empty() {
             Cow::Borrowed(alias)
         } else {
-            Cow::Owned(concat(&[alias, ".", suffix]))
+            Cow::Owned([alias, ".", suffix].concat())
         };
         out.push((key, value));
     }
