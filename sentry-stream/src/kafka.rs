@@ -12,7 +12,11 @@
 //!   answers only after the broker acknowledged the record (`acks=all`).
 //!   A send that librdkafka retries after a lost acknowledgement may be
 //!   stored twice; the consumers make that harmless (events are saved once
-//!   per event id). Kafka's idempotent producer, which prevents it, is off
+//!   per event id). A record the broker refuses with "unknown server error"
+//!   (which librdkafka does not retry) is sent again, up to four times, so
+//!   it may also land after records sent later: the test broker answers
+//!   that error when two produce requests race for a partition's next
+//!   offset, and topic creations are retried the same way. Kafka's idempotent producer, which prevents it, is off
 //!   by default: with the test broker (tansu on S3 storage), a restart
 //!   under load once lost an acknowledged record with it on, never with it
 //!   off. Against Apache Kafka, `enable.idempotence=true` in the URL turns
@@ -280,15 +284,22 @@ impl Inner {
         let partitions = i32::try_from(self.config.partitions).unwrap_or(1);
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
         let options = AdminOptions::new().operation_timeout(Some(self.config.request_timeout));
-        let results = self
-            .admin
-            .create_topics([&new], &options)
-            .await
-            .map_err(|e| kafka_error(format!("creating topic {topic}"), e))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
+        let mut retries = 0;
+        loop {
+            let results = self
+                .admin
+                .create_topics([&new], &options)
+                .await
+                .map_err(|e| kafka_error(format!("creating topic {topic}"), e))?;
+            match results.into_iter().find_map(Result::err) {
+                None | Some((_, RDKafkaErrorCode::TopicAlreadyExists)) => break,
+                // As for a produce (see `resend`): the test broker answers
+                // this when two creations race for its cluster's metadata.
+                Some((_, RDKafkaErrorCode::Unknown)) if retries < UNKNOWN_ERROR_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(5 << retries)).await;
+                }
+                Some((name, code)) => {
                     return Err(StreamError::Backend {
                         context: format!("creating topic {name}"),
                         reason: code.to_string(),
@@ -471,16 +482,63 @@ fn produce_error(topic: &str, error: KafkaError, size: usize, limit: u32) -> Str
     }
 }
 
+/// How often a record (or a topic creation) the broker refused with an
+/// unexplained error is sent again, after the first try.
+const UNKNOWN_ERROR_RETRIES: u32 = 4;
+
+/// Whether the broker's refusal may be sent again as it is: "unknown server
+/// error", which librdkafka hands back rather than retrying. The test broker
+/// (tansu on S3 storage) answers it when two produce requests for one
+/// partition race for the same next offset; the loser wrote nothing.
+fn resend(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageProduction(RDKafkaErrorCode::Unknown)
+    )
+}
+
+/// The broker's answer for one record.
 async fn acknowledged(
-    topic: &str,
     delivery: rdkafka::producer::DeliveryFuture,
-    size: usize,
-    limit: u32,
-) -> Result<Position, StreamError> {
+) -> Result<Result<Position, KafkaError>, StreamError> {
     match delivery.await {
-        Ok(Ok(delivery)) => Ok(position(delivery.partition, delivery.offset)),
-        Ok(Err((e, _))) => Err(produce_error(topic, e, size, limit)),
+        Ok(Ok(delivery)) => Ok(Ok(position(delivery.partition, delivery.offset))),
+        Ok(Err((e, _))) => Ok(Err(e)),
         Err(_) => Err(StreamError::Closed("the Kafka producer shut down".into())),
+    }
+}
+
+impl KafkaProducer {
+    /// Waits for `delivery`, sending the record again (with a growing pause)
+    /// while the broker refuses it with an error [`resend`] accepts.
+    async fn delivered(
+        &self,
+        topic: &str,
+        key: Option<&Bytes>,
+        payload: &Bytes,
+        mut delivery: rdkafka::producer::DeliveryFuture,
+    ) -> Result<Position, StreamError> {
+        let mut retries = 0;
+        loop {
+            match acknowledged(delivery).await? {
+                Ok(position) => return Ok(position),
+                Err(e) if resend(&e) && retries < UNKNOWN_ERROR_RETRIES => {
+                    retries += 1;
+                    tracing::debug!(topic, retries, error = %e, "sending a refused record again");
+                    tokio::time::sleep(Duration::from_millis(5 << retries)).await;
+                    delivery = self.enqueue(topic, key, payload).await?;
+                }
+                Err(e) => {
+                    let size = key.map_or(0, Bytes::len) + payload.len();
+                    return Err(produce_error(
+                        topic,
+                        e,
+                        size,
+                        self.inner.config.max_record_bytes,
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -496,8 +554,8 @@ impl Producer for KafkaProducer {
         let full = self.prepare(topic, &record).await?;
         let [(key, payload)] = record;
         let delivery = self.enqueue(&full, key.as_ref(), &payload).await?;
-        let size = key.as_ref().map_or(0, Bytes::len) + payload.len();
-        acknowledged(&full, delivery, size, self.inner.config.max_record_bytes).await
+        self.delivered(&full, key.as_ref(), &payload, delivery)
+            .await
     }
 
     async fn produce_many(
@@ -510,13 +568,14 @@ impl Producer for KafkaProducer {
         // then the acknowledgements are awaited in order.
         let mut deliveries = Vec::with_capacity(records.len());
         for (key, payload) in &records {
-            let size = key.as_ref().map_or(0, Bytes::len) + payload.len();
-            deliveries.push((self.enqueue(&full, key.as_ref(), payload).await?, size));
+            deliveries.push(self.enqueue(&full, key.as_ref(), payload).await?);
         }
-        let limit = self.inner.config.max_record_bytes;
         let mut positions = Vec::with_capacity(deliveries.len());
-        for (delivery, size) in deliveries {
-            positions.push(acknowledged(&full, delivery, size, limit).await?);
+        for ((key, payload), delivery) in records.iter().zip(deliveries) {
+            positions.push(
+                self.delivered(&full, key.as_ref(), payload, delivery)
+                    .await?,
+            );
         }
         Ok(positions)
     }
