@@ -1,6 +1,8 @@
 //! [`PiiConfig`] compiled for scrubbing: selectors parsed, rules resolved,
 //! regexes built.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use regex::{Regex, RegexBuilder};
 
 use super::PiiError;
@@ -49,6 +51,8 @@ pub(crate) struct Application {
     pub(crate) needs: u32,
     /// The rules that apply by key or to anything, by index.
     key_rules: Vec<usize>,
+    /// Whether the selector names an array index.
+    names_index: bool,
 }
 
 /// A [`PiiConfig`] ready to scrub events: build it once per project config
@@ -57,7 +61,13 @@ pub(crate) struct Application {
 pub struct CompiledPiiConfig {
     pub(crate) applications: Vec<Application>,
     pub(crate) hash_key: HashKey,
+    /// Unique to this value: what was worked out for its rules is kept
+    /// under it (see `plan`).
+    pub(crate) id: u64,
 }
+
+/// The next [`CompiledPiiConfig::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl CompiledPiiConfig {
     /// Compiles `config`: parses its selectors, resolves rule ids (custom
@@ -75,7 +85,14 @@ impl CompiledPiiConfig {
         Ok(CompiledPiiConfig {
             applications,
             hash_key: HashKey::new(config.vars.hash_key.as_deref().unwrap_or("").as_bytes()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// Whether a selector names an array index: then items of one array
+    /// may be scrubbed differently.
+    pub(crate) fn names_indexes(&self) -> bool {
+        self.applications.iter().any(|a| a.names_index)
     }
 
     /// Whether the config has no rules: scrubbing changes nothing.
@@ -94,6 +111,7 @@ impl Application {
             key_filter: selector.key_filter(),
             named_only: selector.may_select_named_only(),
             required_keys: selector.required_keys(),
+            names_index: selector.names_index(),
             selector,
             needs,
             key_rules: (0..rules.len())
@@ -129,10 +147,15 @@ impl Application {
 
     /// The first rule taking the whole value at `key` because of its key.
     pub(crate) fn rule_for_key(&self, key: &str, keys: &mut KeyCache) -> Option<&CompiledRule> {
+        self.rule_index_for_key(key, keys).map(|i| &self.rules[i])
+    }
+
+    /// [`Application::rule_for_key`], as an index into its rules.
+    pub(crate) fn rule_index_for_key(&self, key: &str, keys: &mut KeyCache) -> Option<usize> {
         self.key_rules
             .iter()
-            .map(|i| &self.rules[*i])
-            .find(|r| r.matcher.takes_key(key, keys))
+            .copied()
+            .find(|i| self.rules[*i].matcher.takes_key(key, keys))
     }
 }
 

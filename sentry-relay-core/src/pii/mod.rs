@@ -67,6 +67,7 @@ mod compiled;
 mod config;
 mod hash;
 mod legacy;
+mod plan;
 mod prefilter;
 mod rules;
 mod scrub;

@@ -9,147 +9,13 @@ use serde_json::{Map, Value, json};
 use super::PiiError;
 use super::compiled::{CompiledPiiConfig, CompiledRule, Redact};
 use super::hash::HashKey;
+use super::plan::{Plan, Plans, json_kind};
 use super::prefilter::{Needs, TextStats};
 use super::rules::{KeyCache, Matcher, ValueMatcher};
-use super::selector::{Path, Pii, SegKey, key_bit, kind};
+use super::selector::{Path, Pii, SegKey, kind};
 
 /// How deep scrubbing descends into an event.
 pub(crate) const MAX_DEPTH: usize = 128;
-
-/// Where in the event schema a value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ctx {
-    Event,
-    ExceptionList,
-    Exceptions,
-    Exception,
-    Stacktrace,
-    Frames,
-    Frame,
-    ThreadList,
-    Threads,
-    Thread,
-    BreadcrumbList,
-    Breadcrumbs,
-    Breadcrumb,
-    Spans,
-    Span,
-    Request,
-    User,
-    LogEntry,
-    Sdk,
-    Contexts,
-    Context,
-    Data,
-}
-
-/// The context, schema kind and PII level of child `key` of a value in
-/// context `ctx` with level `pii`.
-fn child(ctx: Ctx, pii: Pii, key: SegKey<'_>) -> (Ctx, u32, Pii) {
-    use Ctx::*;
-    let k = match key {
-        SegKey::Key(k) => k,
-        SegKey::Index(_) | SegKey::Root => "",
-    };
-    let data = (Data, 0, pii);
-    match ctx {
-        Event => match k {
-            "exception" => (ExceptionList, 0, Pii::True),
-            "threads" => (ThreadList, 0, Pii::True),
-            "stacktrace" => (Stacktrace, kind::STACKTRACE, Pii::True),
-            "request" => (Request, kind::REQUEST, Pii::True),
-            "user" => (User, kind::USER, Pii::True),
-            "logentry" => (LogEntry, kind::LOGENTRY, Pii::True),
-            "breadcrumbs" => (BreadcrumbList, 0, Pii::True),
-            "spans" => (Spans, 0, Pii::True),
-            "sdk" => (Sdk, kind::SDK, Pii::Maybe),
-            "contexts" => (Contexts, 0, Pii::True),
-            "debug_meta" | "culprit" | "transaction" | "logger" | "server_name"
-            | "transaction_info" => (Data, 0, Pii::Maybe),
-            "_meta" | "event_id" | "timestamp" | "start_timestamp" | "received" | "level"
-            | "type" | "platform" | "release" | "dist" | "environment" | "fingerprint"
-            | "modules" | "errors" | "key_id" | "project" | "version" | "title" | "metadata"
-            | "location" | "grouping_config" | "hashes" | "measurements" | "breakdowns"
-            | "_metrics" | "_dsc" => (Data, 0, Pii::False),
-            _ => (Data, 0, Pii::True),
-        },
-        ExceptionList if k == "values" => (Exceptions, 0, pii),
-        Exceptions => (Exception, kind::EXCEPTION, pii),
-        Exception => match k {
-            "stacktrace" | "raw_stacktrace" => (Stacktrace, kind::STACKTRACE, pii),
-            "type" | "module" | "thread_id" | "mechanism" => (Data, 0, Pii::False),
-            _ => data,
-        },
-        Stacktrace if k == "frames" => (Frames, 0, pii),
-        Frames => (Frame, kind::FRAME, pii),
-        Frame => match k {
-            "filename" | "abs_path" | "context_line" | "pre_context" | "post_context" => {
-                (Data, 0, Pii::Maybe)
-            }
-            "function" | "raw_function" | "symbol" | "module" | "package" | "lineno" | "colno"
-            | "in_app" | "platform" | "instruction_addr" | "symbol_addr" | "image_addr"
-            | "addr_mode" | "function_id" | "lang" | "trust" => (Data, 0, Pii::False),
-            _ => data,
-        },
-        ThreadList if k == "values" => (Threads, 0, pii),
-        Threads => (Thread, kind::THREAD, pii),
-        Thread => match k {
-            "stacktrace" | "raw_stacktrace" => (Stacktrace, kind::STACKTRACE, pii),
-            "id" | "crashed" | "current" | "main" | "state" => (Data, 0, Pii::False),
-            "name" => (Data, 0, Pii::Maybe),
-            _ => data,
-        },
-        BreadcrumbList if k == "values" => (Breadcrumbs, 0, pii),
-        Breadcrumbs => (Breadcrumb, kind::BREADCRUMB, pii),
-        Breadcrumb => match k {
-            "timestamp" | "type" | "level" | "category" | "event_id" => (Data, 0, Pii::False),
-            _ => data,
-        },
-        Spans => (Span, kind::SPAN, pii),
-        Span => match k {
-            "trace_id"
-            | "span_id"
-            | "parent_span_id"
-            | "op"
-            | "status"
-            | "start_timestamp"
-            | "timestamp"
-            | "exclusive_time"
-            | "same_process_as_parent"
-            | "origin"
-            | "hash" => (Data, 0, Pii::False),
-            _ => data,
-        },
-        Request => match k {
-            "method" | "inferred_content_type" | "api_target" => (Data, 0, Pii::False),
-            _ => data,
-        },
-        LogEntry if k == "message" || k == "formatted" => (Data, kind::MESSAGE, pii),
-        Sdk => match k {
-            "client_ip" => (Data, 0, Pii::Maybe),
-            _ => (Data, 0, Pii::False),
-        },
-        Contexts => (Context, 0, pii),
-        Context => match k {
-            "type" | "trace_id" | "span_id" | "parent_span_id" | "op" | "status" | "origin" => {
-                (Data, 0, Pii::False)
-            }
-            _ => data,
-        },
-        _ => data,
-    }
-}
-
-fn json_kind(v: &Value) -> u32 {
-    match v {
-        Value::Null => 0,
-        Value::Bool(_) => kind::BOOLEAN,
-        Value::Number(_) => kind::NUMBER,
-        Value::String(_) => kind::STRING,
-        Value::Array(_) => kind::ARRAY,
-        Value::Object(_) => kind::OBJECT,
-    }
-}
 
 /// Where a value's `_meta` lives relative to its parent's.
 #[derive(Debug, Clone, Copy)]
@@ -306,6 +172,8 @@ struct Scrubber<'c> {
     /// For each rule of an application, whether it finds something in the
     /// string at hand; kept to reuse its allocation.
     candidates: Vec<Candidate>,
+    /// What the configs do at each path shape met so far.
+    plans: Plans,
 }
 
 /// The configs (indexes into [`Scrubber::configs`]) that still apply to a
@@ -342,6 +210,7 @@ pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<
         meta,
         ranges: Vec::new(),
         candidates: Vec::new(),
+        plans: Plans::take(configs),
     };
     let root = Node {
         path: Path {
@@ -355,7 +224,7 @@ pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<
         meta: MetaLoc::Root,
         meta_parent: None,
     };
-    let result = match s.walk_children(event, &root, Ctx::Event, 0, 0..configs.len()) {
+    let result = match s.walk_children(event, &root, Plans::ROOT, 0, 0..configs.len()) {
         // Built bottom-up: the event came without `_meta`.
         Ok(Some(tree)) => {
             s.meta = tree;
@@ -364,6 +233,7 @@ pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
+    s.plans.keep();
     if let Value::Object(obj) = event {
         if !s.meta.is_empty() {
             obj.insert("_meta".to_owned(), Value::Object(s.meta));
@@ -379,7 +249,7 @@ impl<'c> Scrubber<'c> {
         &mut self,
         value: &mut Value,
         node: &Node<'_>,
-        ctx: Ctx,
+        plan: u32,
         depth: usize,
         active: Active,
     ) -> Result<MetaTree, PiiError> {
@@ -392,7 +262,7 @@ impl<'c> Scrubber<'c> {
                 for (k, v) in map.iter_mut() {
                     let key = SegKey::Key(k);
                     if let Some(m) =
-                        self.walk(v, node, key, MetaLoc::Key(k), ctx, depth, active.clone())?
+                        self.walk(v, node, plan, key, MetaLoc::Key(k), depth, active.clone())?
                     {
                         tree.get_or_insert_default()
                             .insert(k.clone(), Value::Object(m));
@@ -411,7 +281,7 @@ impl<'c> Scrubber<'c> {
                                 let key = SegKey::Key(k.as_str());
                                 let meta = MetaLoc::Pair(i);
                                 if let Some(m) =
-                                    self.walk(v, node, key, meta, ctx, depth, active.clone())?
+                                    self.walk(v, node, plan, key, meta, depth, active.clone())?
                                 {
                                     let mut pair = Map::new();
                                     pair.insert("1".to_owned(), Value::Object(m));
@@ -423,7 +293,7 @@ impl<'c> Scrubber<'c> {
                     } else {
                         let (key, meta) = (SegKey::Index(i), MetaLoc::Index(i));
                         if let Some(m) =
-                            self.walk(item, node, key, meta, ctx, depth, active.clone())?
+                            self.walk(item, node, plan, key, meta, depth, active.clone())?
                         {
                             tree.get_or_insert_default()
                                 .insert(i.to_string(), Value::Object(m));
@@ -441,90 +311,95 @@ impl<'c> Scrubber<'c> {
         &mut self,
         value: &mut Value,
         parent: &Node<'_>,
+        parent_plan: u32,
         key: SegKey<'_>,
         meta: MetaLoc<'_>,
-        ctx: Ctx,
         depth: usize,
         active: Active,
     ) -> Result<MetaTree, PiiError> {
-        let (ctx, schema_kind, pii) = child(ctx, parent.path.pii, key);
-        if pii == Pii::False || matches!(value, Value::Null | Value::Bool(_)) {
+        if matches!(value, Value::Null | Value::Bool(_)) {
             return Ok(None);
         }
-        let bit = match key {
-            SegKey::Key(k) => key_bit(k),
-            SegKey::Index(_) | SegKey::Root => 0,
-        };
+        let id = self.plans.child(
+            self.configs,
+            parent_plan,
+            &parent.path,
+            key,
+            json_kind(value),
+        );
+        let plan = *self.plans.get(id);
+        if plan.pii == Pii::False {
+            return Ok(None);
+        }
         let node = Node {
             path: Path {
                 parent: Some(&parent.path),
                 key,
-                kinds: schema_kind | json_kind(value),
-                pii,
-                key_bit: bit,
-                keys: parent.path.keys | bit,
+                kinds: plan.kinds,
+                pii: plan.pii,
+                key_bit: plan.key_bit,
+                keys: plan.keys,
             },
             meta,
             meta_parent: Some(parent),
         };
         let mut keys = KeyCache::default();
         if let Value::String(s) = value {
-            return Ok(match self.scrub_string(s, &node, active, &mut keys) {
-                Scrubbed::Unchanged => None,
-                // Built bottom-up: the `_meta` of a string is new, made
-                // at once.
-                Scrubbed::Changed(mut remarks, original_len, removed) if !self.had_meta => {
-                    if let Some(origin) = removed {
-                        *value = Value::Null;
-                        remarks.push(removed_remark(origin));
-                    }
-                    let mut entry = Map::new();
-                    entry.insert("len".to_owned(), Value::from(original_len));
-                    entry.insert("rem".to_owned(), Value::Array(remarks));
-                    Some(meta_entry(entry))
-                }
-                Scrubbed::Removed(origin) if !self.had_meta => {
-                    *value = Value::Null;
-                    let mut entry = Map::new();
-                    entry.insert("rem".to_owned(), Value::Array(vec![removed_remark(origin)]));
-                    Some(meta_entry(entry))
-                }
-                Scrubbed::Changed(remarks, original_len, removed) => {
-                    if removed.is_some() {
-                        *value = Value::Null;
-                    }
-                    self.record(&node, None, |meta| {
-                        let entry = child_map(meta, "");
-                        entry.insert("rem".to_owned(), Value::Array(remarks));
-                        entry
-                            .entry("len")
-                            .or_insert_with(|| Value::from(original_len));
+            return Ok(
+                match self.scrub_string(s, &node, &plan, active, &mut keys) {
+                    Scrubbed::Unchanged => None,
+                    // Built bottom-up: the `_meta` of a string is new, made
+                    // at once.
+                    Scrubbed::Changed(mut remarks, original_len, removed) if !self.had_meta => {
                         if let Some(origin) = removed {
-                            add_removed(meta, origin);
+                            *value = Value::Null;
+                            remarks.push(removed_remark(origin));
                         }
-                    })
-                }
-                Scrubbed::Removed(origin) => {
-                    *value = Value::Null;
-                    self.record(&node, None, |meta| add_removed(meta, origin))
-                }
-            });
+                        let mut entry = Map::new();
+                        entry.insert("len".to_owned(), Value::from(original_len));
+                        entry.insert("rem".to_owned(), Value::Array(remarks));
+                        Some(meta_entry(entry))
+                    }
+                    Scrubbed::Removed(origin) if !self.had_meta => {
+                        *value = Value::Null;
+                        let mut entry = Map::new();
+                        entry.insert("rem".to_owned(), Value::Array(vec![removed_remark(origin)]));
+                        Some(meta_entry(entry))
+                    }
+                    Scrubbed::Changed(remarks, original_len, removed) => {
+                        if removed.is_some() {
+                            *value = Value::Null;
+                        }
+                        self.record(&node, None, |meta| {
+                            let entry = child_map(meta, "");
+                            entry.insert("rem".to_owned(), Value::Array(remarks));
+                            entry
+                                .entry("len")
+                                .or_insert_with(|| Value::from(original_len));
+                            if let Some(origin) = removed {
+                                add_removed(meta, origin);
+                            }
+                        })
+                    }
+                    Scrubbed::Removed(origin) => {
+                        *value = Value::Null;
+                        self.record(&node, None, |meta| add_removed(meta, origin))
+                    }
+                },
+            );
         }
         // The first config removing the value; the ones before it walk
         // its children first.
-        let removed = active
-            .clone()
-            .find_map(|c| Some((c, self.remove_container(c, &node, &mut keys)?)));
-        let Some((c, origin)) = removed else {
-            return self.walk_children(value, &node, ctx, depth + 1, active);
+        let Some((c, origin)) = self.plans.removal(self.configs, &plan, &active) else {
+            return self.walk_children(value, &node, id, depth + 1, active);
         };
         let children = if c > active.start {
-            self.walk_children(value, &node, ctx, depth + 1, active.start..c)?
+            self.walk_children(value, &node, id, depth + 1, active.start..c)?
         } else {
             None
         };
         *value = Value::Null;
-        Ok(self.record(&node, children, |meta| add_removed(meta, origin)))
+        Ok(self.record(&node, children, |meta| add_removed(meta, origin.to_owned())))
     }
 
     /// Records a change of `node` with `f` on its `_meta` object: in the
@@ -545,35 +420,24 @@ impl<'c> Scrubber<'c> {
         Some(tree)
     }
 
-    /// The rule of config `c` removing a non-string value, if one applies.
-    fn remove_container(&self, c: usize, node: &Node<'_>, keys: &mut KeyCache) -> Option<String> {
-        let key = node.path.key_str().unwrap_or("");
-        for app in &self.configs[c].applications {
-            if !app.applies_to_containers() || !app.may_select(&node.path) {
-                continue;
-            }
-            if let Some(rule) = app.rule_for_key(key, keys) {
-                if app.selects(&node.path) {
-                    return Some(rule.origin.clone());
-                }
-            }
-        }
-        None
-    }
-
     /// Scrubs a string.
     fn scrub_string(
         &mut self,
         value: &mut String,
         node: &Node<'_>,
+        plan: &Plan,
         active: Active,
         keys: &mut KeyCache,
     ) -> Scrubbed {
-        if matches!(value.as_str(), "" | "true" | "false" | "null" | "undefined") {
+        let uses = self.plans.uses(plan);
+        if !uses.iter().any(|u| active.contains(&u.config))
+            || matches!(value.as_str(), "" | "true" | "false" | "null" | "undefined")
+        {
             return Scrubbed::Unchanged;
         }
+        let n_uses = uses.len();
         let key = node.path.key_str().unwrap_or("");
-        let configs = &self.configs[active];
+        let all = self.configs;
         let wanted = self.wanted;
         let mut candidates = std::mem::take(&mut self.candidates);
         // Scrubbing with one config after the other writes the string and
@@ -588,15 +452,15 @@ impl<'c> Scrubber<'c> {
         let mut chunks: Option<Vec<Chunk<'c>>> = None;
         let mut dirty = false;
         let mut removed = None;
-        'configs: for config in configs {
-            for app in &config.applications {
-                if !app.may_select(&node.path) {
+        'configs: for c in active {
+            let config = &all[c];
+            for u in 0..n_uses {
+                let app_use = self.plans.uses(plan)[u];
+                if app_use.config != c {
                     continue;
                 }
-                let any_key = app.rule_for_key(key, keys).is_some();
-                if !any_key && app.needs == 0 {
-                    continue;
-                }
+                let app = &config.applications[app_use.app];
+                let any_key = app_use.any_key;
                 // The string as it is before this application's rules run,
                 // and the needs it meets.
                 let joined;
@@ -645,7 +509,7 @@ impl<'c> Scrubber<'c> {
                 if !any_key && !may_custom && none(&candidates) {
                     continue;
                 }
-                if !app.selects(&node.path) {
+                if !self.plans.selects(all, plan, u, &node.path) {
                     continue;
                 }
                 if may_custom {

@@ -331,6 +331,24 @@ impl Selector {
         }
     }
 
+    /// Whether a literal key of the selector is a number, which also
+    /// matches that array index.
+    pub(crate) fn names_index(&self) -> bool {
+        let path = |items: &[Item]| {
+            items
+                .iter()
+                .any(|i| matches!(i, Item::Key(k) if k.index.is_some()))
+        };
+        match self {
+            Selector::Path(items) => path(items),
+            Selector::And(c) | Selector::Or(c) => c.iter().any(Self::names_index),
+            Selector::OrByKey(by_key, rest) => {
+                by_key.values().flatten().any(|p| path(p)) || rest.iter().any(Self::names_index)
+            }
+            Selector::Not(c) => c.names_index(),
+        }
+    }
+
     /// Collects the keys every match must end in; false when a match may
     /// end anywhere.
     fn last_keys<'s>(&'s self, out: &mut Vec<&'s str>) -> bool {

@@ -648,3 +648,53 @@ fn a_later_config_removing_a_changed_string_keeps_the_earlier_remarks() {
         json!({"rem": [["@ip", "s", 5, 9], ["@anything:remove", "x"]], "len": 13})
     );
 }
+
+/// What the configs do is worked out once per path shape: items of a list
+/// share it unless a selector names an index, and a key holding a string
+/// in one place and an object in another gets each its own.
+#[test]
+fn values_of_one_shape_share_decisions_but_indexes_and_kinds_count() {
+    let frames = json!([
+        {"vars": {"a": "1.2.3.4"}},
+        {"vars": {"a": "1.2.3.4"}},
+        {"vars": {"a": "1.2.3.4"}}
+    ]);
+    let event = json!({"exception": {"values": [{"stacktrace": {"frames": frames}}]}});
+    let config = compile(json!({"applications": {"frames.1.vars.a": ["@ip"]}}));
+    let e = scrub(event.clone(), &config);
+    let vars = |e: &Value| -> Vec<Value> {
+        (0..3)
+            .map(|i| e["exception"]["values"][0]["stacktrace"]["frames"][i]["vars"]["a"].clone())
+            .collect()
+    };
+    assert_eq!(
+        vars(&e),
+        [json!("1.2.3.4"), json!("[ip]"), json!("1.2.3.4")]
+    );
+    let config = compile(json!({"applications": {"$frame.vars.a": ["@ip"]}}));
+    assert_eq!(vars(&scrub(event, &config)), vec![json!("[ip]"); 3]);
+
+    let crumbs = json!({"values": [
+        {"data": {"x": "1.2.3.4"}},
+        {"data": {"x": {"y": "1.2.3.4"}}},
+        {"data": {"x": "1.2.3.4"}}
+    ]});
+    let config = compile(json!({
+        "applications": {"$object": ["@anything:remove"], "$string": ["@ip"]}
+    }));
+    let e = scrub(json!({"extra": {"crumbs": crumbs}}), &config);
+    // `$object` removes `extra` itself first: containers go before strings.
+    assert_eq!(e["extra"], Value::Null);
+    let config = compile(json!({
+        "applications": {"crumbs.values.*.data.x && $object": ["@anything:remove"], "$string": ["@ip"]}
+    }));
+    let e = scrub(json!({"extra": {"crumbs": crumbs}}), &config);
+    let data = &e["extra"]["crumbs"]["values"];
+    assert_eq!(data[0]["data"]["x"], "[ip]");
+    assert_eq!(data[1]["data"]["x"], Value::Null);
+    assert_eq!(data[2]["data"]["x"], "[ip]");
+    assert_eq!(
+        e["_meta"]["extra"]["crumbs"]["values"]["1"]["data"]["x"][""]["rem"],
+        json!([["@anything:remove", "x"]])
+    );
+}
