@@ -214,6 +214,20 @@ impl Equivalent<PlanKey> for PlanKeyRef<'_> {
 /// Marks an array item in [`PlanKey::kind`] (above the kind bits).
 const INDEX: u32 = 1 << 31;
 
+/// No plan.
+const NONE: u32 = u32::MAX;
+
+/// The plan of the sibling before, as the children of one value are
+/// walked: [`Plans::child`] guesses from it.
+pub(crate) struct Siblings(u32);
+
+impl Siblings {
+    /// Before the first child.
+    pub(crate) fn new() -> Self {
+        Siblings(NONE)
+    }
+}
+
 /// The plans worked out for one list of configs (by [`CompiledPiiConfig`]
 /// ids), kept by each thread for the next events scrubbed with them.
 pub(crate) struct Plans {
@@ -226,6 +240,13 @@ pub(crate) struct Plans {
     uses: Vec<AppUse>,
     /// Config, application and rule indexes.
     removals: Vec<(usize, usize, usize)>,
+    /// For each plan, the kind and key of [`PlanKey`] it was found by.
+    found_by: Vec<(u32, Box<str>)>,
+    /// For each plan, the plan of its first child last time, and of the
+    /// sibling after it: objects of one shape list the same keys in the
+    /// same order, so these guesses save most hash lookups.
+    first_child: Vec<u32>,
+    next_sibling: Vec<u32>,
     /// The digits of an index, reused.
     digits: String,
 }
@@ -289,6 +310,9 @@ impl Plans {
             plans: vec![root],
             uses: Vec::new(),
             removals: Vec::new(),
+            found_by: vec![(0, "".into())],
+            first_child: vec![NONE],
+            next_sibling: vec![NONE],
             digits: String::new(),
         }
     }
@@ -340,6 +364,7 @@ impl Plans {
         parent_path: &Path<'_>,
         key: SegKey<'_>,
         json_kind: u32,
+        siblings: &mut Siblings,
     ) -> u32 {
         let (kind, text) = match key {
             SegKey::Key(k) => (json_kind, k),
@@ -350,6 +375,40 @@ impl Plans {
             }
             SegKey::Index(_) | SegKey::Root => (json_kind | INDEX, ""),
         };
+        let guess = match siblings.0 {
+            NONE => self.first_child[parent as usize],
+            previous => self.next_sibling[previous as usize],
+        };
+        let id = match self.found_by.get(guess as usize) {
+            Some((k, t)) if *k == kind && **t == *text => guess,
+            _ => {
+                let id = self.find(configs, parent, parent_path, key, json_kind, kind);
+                match siblings.0 {
+                    NONE => self.first_child[parent as usize] = id,
+                    previous => self.next_sibling[previous as usize] = id,
+                }
+                id
+            }
+        };
+        siblings.0 = id;
+        id
+    }
+
+    /// [`Plans::child`] by its [`PlanKey`], made if new.
+    fn find(
+        &mut self,
+        configs: &[CompiledPiiConfig],
+        parent: u32,
+        parent_path: &Path<'_>,
+        key: SegKey<'_>,
+        json_kind: u32,
+        kind: u32,
+    ) -> u32 {
+        let text = match key {
+            SegKey::Key(k) => k,
+            SegKey::Index(_) if self.names_indexes => self.digits.as_str(),
+            SegKey::Index(_) | SegKey::Root => "",
+        };
         let lookup = PlanKeyRef {
             parent,
             kind,
@@ -358,14 +417,18 @@ impl Plans {
         if let Some(id) = self.ids.get(&lookup) {
             return *id;
         }
+        let text: Box<str> = text.into();
         let owned = PlanKey {
             parent,
             kind,
-            key: text.into(),
+            key: text.clone(),
         };
         let plan = self.make(configs, parent, parent_path, key, json_kind);
-        let id = u32::try_from(self.plans.len()).unwrap_or(u32::MAX);
+        let id = u32::try_from(self.plans.len()).unwrap_or(NONE);
         self.plans.push(plan);
+        self.found_by.push((kind, text));
+        self.first_child.push(NONE);
+        self.next_sibling.push(NONE);
         self.ids.insert(owned, id);
         id
     }

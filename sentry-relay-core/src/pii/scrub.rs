@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::PiiError;
 use super::compiled::{CompiledPiiConfig, CompiledRule, Redact};
 use super::hash::HashKey;
-use super::plan::{Plan, Plans, json_kind};
+use super::plan::{Plan, Plans, Siblings, json_kind};
 use super::prefilter::{Needs, TextStats};
 use super::rules::{KeyCache, Matcher, ValueMatcher};
 use super::selector::{Path, Pii, SegKey, kind};
@@ -257,13 +257,20 @@ impl<'c> Scrubber<'c> {
             return Err(PiiError::TooDeep);
         }
         let mut tree: MetaTree = None;
+        let mut siblings = Siblings::new();
         match value {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     let key = SegKey::Key(k);
-                    if let Some(m) =
-                        self.walk(v, node, plan, key, MetaLoc::Key(k), depth, active.clone())?
-                    {
+                    if let Some(m) = self.walk(
+                        v,
+                        node,
+                        (plan, &mut siblings),
+                        key,
+                        MetaLoc::Key(k),
+                        depth,
+                        active.clone(),
+                    )? {
                         tree.get_or_insert_default()
                             .insert(k.clone(), Value::Object(m));
                     }
@@ -280,9 +287,15 @@ impl<'c> Scrubber<'c> {
                             if let [Value::String(k), v] = pair.as_mut_slice() {
                                 let key = SegKey::Key(k.as_str());
                                 let meta = MetaLoc::Pair(i);
-                                if let Some(m) =
-                                    self.walk(v, node, plan, key, meta, depth, active.clone())?
-                                {
+                                if let Some(m) = self.walk(
+                                    v,
+                                    node,
+                                    (plan, &mut siblings),
+                                    key,
+                                    meta,
+                                    depth,
+                                    active.clone(),
+                                )? {
                                     let mut pair = Map::new();
                                     pair.insert("1".to_owned(), Value::Object(m));
                                     tree.get_or_insert_default()
@@ -292,9 +305,15 @@ impl<'c> Scrubber<'c> {
                         }
                     } else {
                         let (key, meta) = (SegKey::Index(i), MetaLoc::Index(i));
-                        if let Some(m) =
-                            self.walk(item, node, plan, key, meta, depth, active.clone())?
-                        {
+                        if let Some(m) = self.walk(
+                            item,
+                            node,
+                            (plan, &mut siblings),
+                            key,
+                            meta,
+                            depth,
+                            active.clone(),
+                        )? {
                             tree.get_or_insert_default()
                                 .insert(i.to_string(), Value::Object(m));
                         }
@@ -311,7 +330,7 @@ impl<'c> Scrubber<'c> {
         &mut self,
         value: &mut Value,
         parent: &Node<'_>,
-        parent_plan: u32,
+        (parent_plan, siblings): (u32, &mut Siblings),
         key: SegKey<'_>,
         meta: MetaLoc<'_>,
         depth: usize,
@@ -326,6 +345,7 @@ impl<'c> Scrubber<'c> {
             &parent.path,
             key,
             json_kind(value),
+            siblings,
         );
         let plan = *self.plans.get(id);
         if plan.pii == Pii::False {
