@@ -17,7 +17,9 @@
 //!
 //! Each is measured as `parse` (the typed event from its bytes),
 //! `normalize` ([`normalize_event`]), `scrub` (the normalized event as JSON,
-//! [`CompiledProject::scrub`]) and `pipeline`, what the server does:
+//! [`CompiledProject::scrub`]), `scrub_cold` (the same, with the decisions
+//! the scrubber keeps from earlier events of this shape forgotten first)
+//! and `pipeline`, what the server does:
 //! parse, [`process_event`] (normalize, filter, scrub through JSON) and
 //! serialize.
 //!
@@ -31,7 +33,7 @@
 use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sentry_envelope::protocol::{Event, from_json_slice};
-use sentry_relay_core::pii::DataScrubbingConfig;
+use sentry_relay_core::pii::{DataScrubbingConfig, forget_kept_decisions};
 use sentry_relay_core::pipeline::process_event;
 use sentry_relay_core::{CompiledProject, NormalizeConfig, ProjectSettings, normalize_event};
 use serde_json::{Value, json};
@@ -213,6 +215,20 @@ fn bench_event(c: &mut Criterion, name: &str, bytes: &[u8]) {
             || normalized.clone(),
             |v| project.scrub(v).unwrap(),
             BatchSize::SmallInput,
+        )
+    });
+    // The scrubber keeps what it worked out per path shape for the next
+    // events (per thread and config list); forgetting it each time measures
+    // the first event of its shape.
+    group.bench_function("scrub_cold", |b| {
+        b.iter_batched_ref(
+            || {
+                forget_kept_decisions();
+                normalized.clone()
+            },
+            |v| project.scrub(v).unwrap(),
+            // One input per setup, so that each scrub starts cold.
+            BatchSize::PerIteration,
         )
     });
     group.bench_function("pipeline", |b| {

@@ -158,5 +158,14 @@ pub fn scrub_event_with(event: &mut Value, configs: &[CompiledPiiConfig]) -> Res
     scrub::scrub(event, configs)
 }
 
+/// Drops what scrubbing worked out and kept on this thread for the next
+/// events of the same configs: which rules apply at which path shapes
+/// (kept for the last few config lists, and never used for another
+/// config). Scrubbing gives the same results either way; this is for
+/// measuring the first event of a shape.
+pub fn forget_kept_decisions() {
+    plan::Plans::forget_kept();
+}
+
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,9 @@
 
 use std::cell::RefCell;
 
-use hashbrown::{Equivalent, HashMap};
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, Equivalent, HashTable};
 use serde_json::Value;
 
 use super::compiled::CompiledPiiConfig;
@@ -217,6 +219,16 @@ const INDEX: u32 = 1 << 31;
 /// No plan.
 const NONE: u32 = u32::MAX;
 
+/// The plans room is made for at first: more than most events have.
+const CAPACITY: usize = 512;
+
+/// A vector with room for [`CAPACITY`] items, holding `first`.
+fn with_first<T>(first: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(CAPACITY);
+    v.push(first);
+    v
+}
+
 /// The plan of the sibling before, as the children of one value are
 /// walked: [`Plans::child`] guesses from it.
 pub(crate) struct Siblings(u32);
@@ -235,13 +247,15 @@ pub(crate) struct Plans {
     configs: Vec<u64>,
     /// Whether a selector names an array index, so items differ.
     names_indexes: bool,
-    ids: HashMap<PlanKey, u32>,
+    /// The plans by their [`PlanKey`] (in `found_by`).
+    ids: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     plans: Vec<Plan>,
     uses: Vec<AppUse>,
     /// Config, application and rule indexes.
     removals: Vec<(usize, usize, usize)>,
-    /// For each plan, the kind and key of [`PlanKey`] it was found by.
-    found_by: Vec<(u32, Box<str>)>,
+    /// For each plan, the key it is found by.
+    found_by: Vec<PlanKey>,
     /// For each plan, the plan of its first child last time, and of the
     /// sibling after it: objects of one shape list the same keys in the
     /// same order, so these guesses save most hash lookups.
@@ -280,6 +294,11 @@ impl Plans {
         kept.unwrap_or_else(|| Plans::new(configs))
     }
 
+    /// Drops the plans this thread kept.
+    pub(crate) fn forget_kept() {
+        KEPT.with(|kept| kept.borrow_mut().clear());
+    }
+
     /// Keeps these plans for the next event of this thread (unless an
     /// event with many distinct keys made too many).
     pub(crate) fn keep(self) {
@@ -306,13 +325,18 @@ impl Plans {
         Plans {
             configs: configs.iter().map(|c| c.id).collect(),
             names_indexes: configs.iter().any(CompiledPiiConfig::names_indexes),
-            ids: HashMap::new(),
-            plans: vec![root],
-            uses: Vec::new(),
+            ids: HashTable::with_capacity(CAPACITY),
+            hasher: DefaultHashBuilder::default(),
+            plans: with_first(root),
+            uses: Vec::with_capacity(CAPACITY),
             removals: Vec::new(),
-            found_by: vec![(0, "".into())],
-            first_child: vec![NONE],
-            next_sibling: vec![NONE],
+            found_by: with_first(PlanKey {
+                parent: NONE,
+                kind: 0,
+                key: "".into(),
+            }),
+            first_child: with_first(NONE),
+            next_sibling: with_first(NONE),
             digits: String::new(),
         }
     }
@@ -380,7 +404,7 @@ impl Plans {
             previous => self.next_sibling[previous as usize],
         };
         let id = match self.found_by.get(guess as usize) {
-            Some((k, t)) if *k == kind && **t == *text => guess,
+            Some(k) if k.kind == kind && *k.key == *text => guess,
             _ => {
                 let id = self.find(configs, parent, parent_path, key, json_kind, kind);
                 match siblings.0 {
@@ -414,22 +438,26 @@ impl Plans {
             kind,
             key: text,
         };
-        if let Some(id) = self.ids.get(&lookup) {
+        let hash = self.hasher.hash_one(&lookup);
+        let found_by = &self.found_by;
+        let same = |id: &u32| lookup.equivalent(&found_by[*id as usize]);
+        if let Some(id) = self.ids.find(hash, same) {
             return *id;
         }
-        let text: Box<str> = text.into();
         let owned = PlanKey {
             parent,
             kind,
-            key: text.clone(),
+            key: text.into(),
         };
         let plan = self.make(configs, parent, parent_path, key, json_kind);
         let id = u32::try_from(self.plans.len()).unwrap_or(NONE);
         self.plans.push(plan);
-        self.found_by.push((kind, text));
+        self.found_by.push(owned);
         self.first_child.push(NONE);
         self.next_sibling.push(NONE);
-        self.ids.insert(owned, id);
+        let (found_by, hasher) = (&self.found_by, &self.hasher);
+        self.ids
+            .insert_unique(hash, id, |id| hasher.hash_one(&found_by[*id as usize]));
         id
     }
 
