@@ -1,7 +1,9 @@
 //! [`PiiConfig`] compiled for scrubbing: selectors parsed, rules resolved,
 //! regexes built.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 
 use regex::{Regex, RegexBuilder};
 
@@ -61,13 +63,35 @@ pub(crate) struct Application {
 pub struct CompiledPiiConfig {
     pub(crate) applications: Vec<Application>,
     pub(crate) hash_key: HashKey,
-    /// Unique to this value: what was worked out for its rules is kept
-    /// under it (see `plan`).
+    /// The same for configs with the same rules and applications, and
+    /// only for those: what was worked out for them is kept under it (see
+    /// `plan`).
     pub(crate) id: u64,
 }
 
-/// The next [`CompiledPiiConfig::id`].
+/// The next new [`CompiledPiiConfig::id`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// How many rule sets [`shape_id`] remembers; past this it starts over
+/// (with new ids, so nothing kept is ever taken for another rule set).
+const MAX_SHAPE_IDS: usize = 4096;
+
+/// The id of the rule set of `config`: projects with the same settings
+/// (most keep the defaults) share what was worked out for them. The
+/// hash key is left out: it changes no decision, only a hash's digits.
+fn shape_id(config: &PiiConfig) -> u64 {
+    static IDS: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(Default::default);
+    let new_id = || NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let Ok(shape) = serde_json::to_string(&(&config.rules, &config.applications)) else {
+        return new_id();
+    };
+    // Every update is a single insert or clear: a panic leaves it whole.
+    let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
+    if ids.len() >= MAX_SHAPE_IDS && !ids.contains_key(&shape) {
+        ids.clear();
+    }
+    *ids.entry(shape).or_insert_with(new_id)
+}
 
 impl CompiledPiiConfig {
     /// Compiles `config`: parses its selectors, resolves rule ids (custom
@@ -85,7 +109,7 @@ impl CompiledPiiConfig {
         Ok(CompiledPiiConfig {
             applications,
             hash_key: HashKey::new(config.vars.hash_key.as_deref().unwrap_or("").as_bytes()),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: shape_id(config),
         })
     }
 

@@ -21,6 +21,14 @@
 //! `len` the original length in characters. Scrubbing again keeps earlier
 //! redactions as they are, so it is idempotent.
 //!
+//! Which rules may apply to a value depends only on its path shape (the
+//! keys and kinds from the root); each thread keeps these decisions for its
+//! last few config lists, so the frames, breadcrumbs and fields of later
+//! events of the same shape skip the selectors. They are kept under an id
+//! that configs share only when their rules and applications are the
+//! same (projects with the same settings share them); [`forget_kept_decisions`]
+//! drops them.
+//!
 //! # Selectors
 //!
 //! ```text

@@ -266,7 +266,7 @@ pub(crate) struct Plans {
 }
 
 /// How many config lists a thread keeps plans for.
-const KEPT_LISTS: usize = 8;
+const KEPT_LISTS: usize = 16;
 /// Past this many plans (after an event with many distinct keys), a list's
 /// plans are dropped rather than kept.
 const MAX_PLANS: usize = 4096;

@@ -698,3 +698,25 @@ fn values_of_one_shape_share_decisions_but_indexes_and_kinds_count() {
         json!([["@anything:remove", "x"]])
     );
 }
+
+/// Configs with the same rules share what was worked out for them; each
+/// still redacts with its own settings (here, the hash key).
+#[test]
+fn configs_with_the_same_rules_keep_their_own_hash_keys() {
+    let config = |key: &str| {
+        compile(json!({
+            "vars": {"hashKey": key},
+            "applications": {"extra.v": ["@anything:hash"]}
+        }))
+    };
+    let (a, b) = (config("one"), config("two"));
+    assert_eq!(a.id, b.id);
+    let event = json!({"extra": {"v": "secret", "w": "secret"}});
+    let first = scrub(event.clone(), &a);
+    let second = scrub(event.clone(), &b);
+    assert_ne!(first["extra"]["v"], second["extra"]["v"]);
+    assert_eq!(first["extra"]["w"], "secret");
+    assert_eq!(scrub(event, &a), first);
+    let other = compile(json!({"applications": {"extra.w": ["@anything:hash"]}}));
+    assert_ne!(other.id, a.id);
+}
