@@ -14,10 +14,11 @@
 //!   stored twice; the consumers make that harmless (events are saved once
 //!   per event id). A record the broker refuses with "unknown server error"
 //!   (which librdkafka does not retry) is sent again, up to four times, so
-//!   it may also land after records sent later: the test broker answers
-//!   that error when two produce requests race for a partition's next
-//!   offset, and topic creations are retried the same way. Kafka's idempotent producer, which prevents it, is off
-//!   by default: with the test broker (tansu on S3 storage), a restart
+//!   it may also land after records sent later, or twice if the refusal
+//!   came after the write: the test broker answers that error when two
+//!   produce requests race for a partition's next offset, and topic
+//!   creations are retried the same way. Kafka's idempotent producer,
+//!   which prevents duplicates, is off by default: with the test broker (tansu on S3 storage), a restart
 //!   under load once lost an acknowledged record with it on, never with it
 //!   off. Against Apache Kafka, `enable.idempotence=true` in the URL turns
 //!   it on (brokers before 2.8 want the `IdempotentWrite` permission).
@@ -296,8 +297,7 @@ impl Inner {
                 // As for a produce (see `resend`): the test broker answers
                 // this when two creations race for its cluster's metadata.
                 Some((_, RDKafkaErrorCode::Unknown)) if retries < UNKNOWN_ERROR_RETRIES => {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(5 << retries)).await;
+                    pause_before_retry(&mut retries).await;
                 }
                 Some((name, code)) => {
                     return Err(StreamError::Backend {
@@ -486,10 +486,17 @@ fn produce_error(topic: &str, error: KafkaError, size: usize, limit: u32) -> Str
 /// unexplained error is sent again, after the first try.
 const UNKNOWN_ERROR_RETRIES: u32 = 4;
 
+/// Counts a retry and waits before it, longer each time (10 to 80 ms).
+async fn pause_before_retry(retries: &mut u32) {
+    *retries += 1;
+    tokio::time::sleep(Duration::from_millis(5 << *retries)).await;
+}
+
 /// Whether the broker's refusal may be sent again as it is: "unknown server
 /// error", which librdkafka hands back rather than retrying. The test broker
 /// (tansu on S3 storage) answers it when two produce requests for one
-/// partition race for the same next offset; the loser wrote nothing.
+/// partition race for the same next offset (its log shows the losing
+/// batch's conditional write refused).
 fn resend(error: &KafkaError) -> bool {
     matches!(
         error,
@@ -523,9 +530,8 @@ impl KafkaProducer {
             match acknowledged(delivery).await? {
                 Ok(position) => return Ok(position),
                 Err(e) if resend(&e) && retries < UNKNOWN_ERROR_RETRIES => {
-                    retries += 1;
                     tracing::debug!(topic, retries, error = %e, "sending a refused record again");
-                    tokio::time::sleep(Duration::from_millis(5 << retries)).await;
+                    pause_before_retry(&mut retries).await;
                     delivery = self.enqueue(topic, key, payload).await?;
                 }
                 Err(e) => {

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::compiled::CompiledPiiConfig;
 use super::rules::KeyCache;
+use super::scrub::IndexKey;
 use super::selector::{Path, Pii, SegKey, key_bit, kind};
 
 /// Where in the event schema a value is.
@@ -261,8 +262,6 @@ pub(crate) struct Plans {
     /// same order, so these guesses save most hash lookups.
     first_child: Vec<u32>,
     next_sibling: Vec<u32>,
-    /// The digits of an index, reused.
-    digits: String,
 }
 
 /// How many config lists a thread keeps plans for.
@@ -337,7 +336,6 @@ impl Plans {
             }),
             first_child: with_first(NONE),
             next_sibling: with_first(NONE),
-            digits: String::new(),
         }
     }
 
@@ -390,14 +388,16 @@ impl Plans {
         json_kind: u32,
         siblings: &mut Siblings,
     ) -> u32 {
+        let index = match key {
+            SegKey::Index(i) if self.names_indexes => Some(IndexKey::new(i)),
+            _ => None,
+        };
         let (kind, text) = match key {
             SegKey::Key(k) => (json_kind, k),
-            SegKey::Index(i) if self.names_indexes => {
-                self.digits.clear();
-                push_digits(&mut self.digits, i);
-                (json_kind | INDEX, self.digits.as_str())
-            }
-            SegKey::Index(_) | SegKey::Root => (json_kind | INDEX, ""),
+            SegKey::Index(_) | SegKey::Root => (
+                json_kind | INDEX,
+                index.as_ref().map_or("", IndexKey::as_str),
+            ),
         };
         let guess = match siblings.0 {
             NONE => self.first_child[parent as usize],
@@ -406,7 +406,12 @@ impl Plans {
         let id = match self.found_by.get(guess as usize) {
             Some(k) if k.kind == kind && *k.key == *text => guess,
             _ => {
-                let id = self.find(configs, parent, parent_path, key, json_kind, kind);
+                let found_by = PlanKeyRef {
+                    parent,
+                    kind,
+                    key: text,
+                };
+                let id = self.find(configs, parent_path, key, json_kind, found_by);
                 match siblings.0 {
                     NONE => self.first_child[parent as usize] = id,
                     previous => self.next_sibling[previous as usize] = id,
@@ -422,22 +427,11 @@ impl Plans {
     fn find(
         &mut self,
         configs: &[CompiledPiiConfig],
-        parent: u32,
         parent_path: &Path<'_>,
         key: SegKey<'_>,
         json_kind: u32,
-        kind: u32,
+        lookup: PlanKeyRef<'_>,
     ) -> u32 {
-        let text = match key {
-            SegKey::Key(k) => k,
-            SegKey::Index(_) if self.names_indexes => self.digits.as_str(),
-            SegKey::Index(_) | SegKey::Root => "",
-        };
-        let lookup = PlanKeyRef {
-            parent,
-            kind,
-            key: text,
-        };
         let hash = self.hasher.hash_one(&lookup);
         let found_by = &self.found_by;
         let same = |id: &u32| lookup.equivalent(&found_by[*id as usize]);
@@ -445,11 +439,11 @@ impl Plans {
             return *id;
         }
         let owned = PlanKey {
-            parent,
-            kind,
-            key: text.into(),
+            parent: lookup.parent,
+            kind: lookup.kind,
+            key: lookup.key.into(),
         };
-        let plan = self.make(configs, parent, parent_path, key, json_kind);
+        let plan = self.make(configs, lookup.parent, parent_path, key, json_kind);
         let id = u32::try_from(self.plans.len()).unwrap_or(NONE);
         self.plans.push(plan);
         self.found_by.push(owned);
@@ -533,10 +527,4 @@ impl Plans {
             removals: range(removals_start, self.removals.len()),
         }
     }
-}
-
-/// Appends the decimal digits of `i` to `out`.
-fn push_digits(out: &mut String, i: usize) {
-    use std::fmt::Write;
-    let _ = write!(out, "{i}");
 }

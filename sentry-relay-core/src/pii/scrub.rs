@@ -35,13 +35,13 @@ struct Node<'a> {
 }
 
 /// The decimal digits of an array index, without allocating.
-struct IndexKey {
+pub(super) struct IndexKey {
     buf: [u8; 20],
     start: usize,
 }
 
 impl IndexKey {
-    fn new(mut i: usize) -> Self {
+    pub(super) fn new(mut i: usize) -> Self {
         let mut buf = [0u8; 20];
         let mut start = buf.len();
         loop {
@@ -56,7 +56,7 @@ impl IndexKey {
         IndexKey { buf, start }
     }
 
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         // Only ASCII digits were written.
         std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
     }
