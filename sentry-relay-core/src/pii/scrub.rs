@@ -169,6 +169,8 @@ struct Scrubber<'c> {
     /// read).
     had_meta: bool,
     ranges: Vec<Range<usize>>,
+    /// Emptied chunk lists, kept to reuse their allocations.
+    spare: Vec<Vec<Chunk<'c>>>,
     /// For each rule of an application, whether it finds something in the
     /// string at hand; kept to reuse its allocation.
     candidates: Vec<Candidate>,
@@ -209,6 +211,7 @@ pub(crate) fn scrub(event: &mut Value, configs: &[CompiledPiiConfig]) -> Result<
         had_meta: !meta.is_empty(),
         meta,
         ranges: Vec::new(),
+        spare: Vec::new(),
         candidates: Vec::new(),
         plans: Plans::take(configs),
     };
@@ -298,8 +301,10 @@ impl<'c> Scrubber<'c> {
                                 )? {
                                     let mut pair = Map::new();
                                     pair.insert("1".to_owned(), Value::Object(m));
-                                    tree.get_or_insert_default()
-                                        .insert(i.to_string(), Value::Object(pair));
+                                    tree.get_or_insert_default().insert(
+                                        IndexKey::new(i).as_str().to_owned(),
+                                        Value::Object(pair),
+                                    );
                                 }
                             }
                         }
@@ -315,7 +320,7 @@ impl<'c> Scrubber<'c> {
                             active.clone(),
                         )? {
                             tree.get_or_insert_default()
-                                .insert(i.to_string(), Value::Object(m));
+                                .insert(IndexKey::new(i).as_str().to_owned(), Value::Object(m));
                         }
                     }
                 }
@@ -542,10 +547,17 @@ impl<'c> Scrubber<'c> {
                         continue;
                     }
                 }
-                let chunks = chunks.get_or_insert_with(|| match &committed {
-                    Some((c, _)) => c.clone(),
-                    None => self.existing_chunks(value, node),
-                });
+                let chunks = match &mut chunks {
+                    Some(c) => c,
+                    None => {
+                        let mut c = self.spare_chunks();
+                        match &committed {
+                            Some((done, _)) => c.extend(done.iter().cloned()),
+                            None => self.existing_chunks(value, node, &mut c),
+                        }
+                        chunks.insert(c)
+                    }
+                };
                 let mut split = false;
                 for (rule, &candidate) in app.rules.iter().zip(&candidates) {
                     let candidate = match candidate {
@@ -570,20 +582,32 @@ impl<'c> Scrubber<'c> {
                 }
             }
             // The end of a config: it wrote the string if it changed it.
-            if let Some(c) = chunks.take().filter(|_| dirty) {
-                let text = join_text(&c, value).into_owned();
+            if let Some(c) = chunks.take() {
+                let text = dirty.then(|| join_text(&c, value).into_owned());
                 let before = committed
                     .as_ref()
                     .map_or(value.as_str(), |(_, t)| t.as_str());
-                if text != before {
-                    committed = Some((c, text));
-                    committed_meets = None;
+                match text {
+                    Some(text) if text != before => {
+                        if let Some((old, _)) = committed.replace((c, text)) {
+                            self.give_back(old);
+                        }
+                        committed_meets = None;
+                    }
+                    _ => self.give_back(c),
                 }
             }
             dirty = false;
         }
+        if let Some(c) = chunks {
+            self.give_back(c);
+        }
         self.candidates = candidates;
-        let changed = committed.map(|(c, text)| (text, remarks(&c, value), value.chars().count()));
+        let changed = committed.map(|(c, text)| {
+            let remarks = remarks(&c, value);
+            self.give_back(c);
+            (text, remarks, value.chars().count())
+        });
         match (removed, changed) {
             (None, None) => Scrubbed::Unchanged,
             (None, Some((new_value, remarks, original_len))) => {
@@ -665,7 +689,7 @@ impl<'c> Scrubber<'c> {
         let Some(first) = found else {
             return false;
         };
-        let mut out = Vec::with_capacity(chunks.len() + 2);
+        let mut out = self.spare_chunks();
         for (i, chunk) in chunks.drain(..).enumerate() {
             let Chunk::Text(range) = chunk else {
                 out.push(chunk);
@@ -701,21 +725,30 @@ impl<'c> Scrubber<'c> {
                 out.push(Chunk::Text(range.start + pos..range.end));
             }
         }
-        *chunks = out;
+        let emptied = std::mem::replace(chunks, out);
+        self.give_back(emptied);
         true
     }
 
-    /// The chunks of `value`, with the ranges earlier scrubbing recorded
-    /// in `_meta` kept as redactions.
-    fn existing_chunks(&self, value: &str, node: &Node<'_>) -> Vec<Chunk<'c>> {
-        let whole = || vec![Chunk::Text(0..value.len())];
-        let Some(rem) = self.existing_meta(node).and_then(|m| m.get("rem")) else {
-            return whole();
+    /// An empty chunk list, reusing an earlier one's allocation.
+    fn spare_chunks(&mut self) -> Vec<Chunk<'c>> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps `chunks`' allocation for [`Scrubber::spare_chunks`].
+    fn give_back(&mut self, mut chunks: Vec<Chunk<'c>>) {
+        chunks.clear();
+        self.spare.push(chunks);
+    }
+
+    /// Fills `out` with the chunks of `value`, with the ranges earlier
+    /// scrubbing recorded in `_meta` kept as redactions.
+    fn existing_chunks(&self, value: &str, node: &Node<'_>, out: &mut Vec<Chunk<'c>>) {
+        let rem = self.existing_meta(node).and_then(|m| m.get("rem"));
+        let Some(rem) = rem.and_then(Value::as_array) else {
+            out.push(Chunk::Text(0..value.len()));
+            return;
         };
-        let Some(rem) = rem.as_array() else {
-            return whole();
-        };
-        let mut out = Vec::new();
         let mut pos = 0;
         for r in rem {
             let (Some(rule), Some(ty), Some(start), Some(end)) = (
@@ -747,7 +780,6 @@ impl<'c> Scrubber<'c> {
         if pos < value.len() {
             out.push(Chunk::Text(pos..value.len()));
         }
-        out
     }
 
     fn existing_meta(&self, node: &Node<'_>) -> Option<&Map<String, Value>> {
