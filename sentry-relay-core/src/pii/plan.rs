@@ -16,8 +16,8 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, Equivalent, HashTable};
 use serde_json::Value;
 
-use super::compiled::CompiledPiiConfig;
-use super::rules::KeyCache;
+use super::compiled::{CompiledPiiConfig, CompiledRule};
+use super::rules::{KeyCache, Matcher};
 use super::scrub::IndexKey;
 use super::selector::{Path, Pii, SegKey, key_bit, kind};
 
@@ -145,6 +145,25 @@ fn child(ctx: Ctx, pii: Pii, key: SegKey<'_>) -> (Ctx, u32, Pii) {
     }
 }
 
+/// The rules (bit `r` for rule `r`) whose key pattern matches `key`;
+/// `None` past 64 rules.
+fn key_hits(rules: &[CompiledRule], key: &str, keys: &mut KeyCache) -> Option<u64> {
+    if rules.len() > 64 {
+        return None;
+    }
+    let hit = |rule: &CompiledRule, keys: &mut KeyCache| match &rule.matcher {
+        Matcher::Key(k) | Matcher::KeyValue(k) => k.is_match_key(key, keys),
+        Matcher::Anything | Matcher::Value(_) => false,
+    };
+    Some(
+        rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| hit(rule, keys))
+            .fold(0, |bits, (r, _)| bits | 1 << r),
+    )
+}
+
 /// The JSON kind bit of a value.
 pub(crate) fn json_kind(v: &Value) -> u32 {
     match v {
@@ -169,6 +188,9 @@ pub(crate) struct AppUse {
     /// Whether its selector selects the strings, once asked: most strings
     /// meet none of the application's rules, and then it is not asked.
     pub(crate) selects: Option<bool>,
+    /// Bit `r` for each rule `r` whose key pattern matches the strings'
+    /// key; `None` for an application of more than 64 rules.
+    pub(crate) key_hits: Option<u64>,
 }
 
 /// What the configs do to the values of one path shape.
@@ -517,6 +539,7 @@ impl Plans {
                                 app: a,
                                 any_key,
                                 selects: None,
+                                key_hits: key_hits(&app.rules, name, &mut keys),
                             });
                         }
                     }

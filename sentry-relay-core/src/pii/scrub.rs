@@ -559,15 +559,22 @@ impl<'c> Scrubber<'c> {
                     }
                 };
                 let mut split = false;
-                for (rule, &candidate) in app.rules.iter().zip(&candidates) {
+                for (r, (rule, &candidate)) in app.rules.iter().zip(&candidates).enumerate() {
                     let candidate = match candidate {
                         Candidate::No => false,
                         Candidate::Yes => true,
                         Candidate::Unverified => !split || rule.matcher.is_match(text),
                     };
+                    let key_hit = match &rule.matcher {
+                        Matcher::Key(_) | Matcher::KeyValue(_) => match app_use.key_hits {
+                            Some(bits) => bits >> r & 1 != 0,
+                            None => rule.matcher.takes_key(key, keys),
+                        },
+                        Matcher::Anything | Matcher::Value(_) => false,
+                    };
                     let hash_key = &config.hash_key;
                     let base = value.as_str();
-                    let found = self.apply(rule, chunks, base, key, keys, candidate, hash_key);
+                    let found = self.apply(rule, chunks, base, key_hit, candidate, hash_key);
                     match found {
                         Applied::Nothing => {}
                         Applied::Changed => {
@@ -622,23 +629,22 @@ impl<'c> Scrubber<'c> {
         }
     }
 
-    /// Applies `rule` to the chunks of a string (parts of `base`).
-    #[allow(clippy::too_many_arguments)]
+    /// Applies `rule` to the chunks of a string (parts of `base`);
+    /// `key_hit` is whether its key pattern matches the string's key.
     fn apply(
         &mut self,
         rule: &'c CompiledRule,
         chunks: &mut Vec<Chunk<'c>>,
         base: &str,
-        key: &str,
-        keys: &mut KeyCache,
+        key_hit: bool,
         value_candidate: bool,
         hash_key: &HashKey,
     ) -> Applied {
         let whole = match &rule.matcher {
             Matcher::Anything => true,
-            Matcher::Key(k) => k.is_match_key(key, keys),
+            Matcher::Key(_) => key_hit,
             Matcher::KeyValue(k) => {
-                k.is_match_key(key, keys)
+                key_hit
                     || (value_candidate
                         && chunks
                             .iter()

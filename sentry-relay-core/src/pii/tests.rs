@@ -720,3 +720,44 @@ fn configs_with_the_same_rules_keep_their_own_hash_keys() {
     let other = compile(json!({"applications": {"extra.w": ["@anything:hash"]}}));
     assert_ne!(other.id, a.id);
 }
+
+/// Which rules take a string for its key is worked out once per path
+/// shape, as a bit per rule: a key rule acts the same as the first rule of
+/// an application, as its sixth, and past its 64th rule (where no bits are kept).
+#[test]
+fn key_rules_act_at_any_position_in_an_application() {
+    for filler in [0, 5, 70] {
+        let mut rules = serde_json::Map::new();
+        let mut ids = Vec::new();
+        for i in 0..filler {
+            let id = format!("never-{i}");
+            rules.insert(
+                id.clone(),
+                json!({"type": "pattern", "pattern": format!("zz{i}qq")}),
+            );
+            ids.push(id);
+        }
+        rules.insert(
+            "pin".into(),
+            json!({"type": "redact_pair", "keyPattern": "^pin$", "redaction": {"method": "remove"}}),
+        );
+        ids.push("pin".into());
+        let config = compile(json!({"rules": rules, "applications": {"extra.**": ids}}));
+        let e = scrub(
+            json!({"extra": {"pin": "1234", "pins": "5678", "nested": {"pin": "0000"}}}),
+            &config,
+        );
+        assert_eq!(e["extra"]["pin"], Value::Null, "{filler} rules before");
+        assert_eq!(
+            e["extra"]["nested"]["pin"],
+            Value::Null,
+            "{filler} rules before"
+        );
+        assert_eq!(e["extra"]["pins"], "5678", "{filler} rules before");
+        assert_eq!(
+            e["_meta"]["extra"]["pin"][""]["rem"],
+            json!([["pin", "x"]]),
+            "{filler} rules before"
+        );
+    }
+}
