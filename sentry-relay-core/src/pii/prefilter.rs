@@ -77,8 +77,9 @@ const LETTER: [u32; 256] = {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TextStats {
     len: usize,
-    /// How many bytes of each class, by lane.
-    counts: [u32; 8],
+    /// How many bytes of each class, one byte per lane, at most 255: no
+    /// need asks for more than 15 of a class.
+    counts: u64,
     /// Which ASCII letters occur, case-insensitively.
     letters: u32,
 }
@@ -90,22 +91,25 @@ impl TextStats {
             ..TextStats::default()
         };
         // Counts packed in the bytes of a `u64`, added up 255 bytes at a
-        // time so that no lane overflows.
-        for block in text.as_bytes().chunks(255) {
+        // time so that no lane overflows, then added lane by lane, at most
+        // 255 each.
+        for (i, block) in text.as_bytes().chunks(255).enumerate() {
             let mut packed = 0u64;
             for &b in block {
                 packed += PACKED[usize::from(b)];
                 stats.letters |= LETTER[usize::from(b)];
             }
-            for (lane, count) in stats.counts.iter_mut().enumerate() {
-                *count += ((packed >> (lane * 8)) & 0xff) as u32;
-            }
+            stats.counts = if i == 0 {
+                packed
+            } else {
+                saturating_lane_add(stats.counts, packed)
+            };
         }
         stats
     }
 
     fn count(&self, lane: u32) -> u32 {
-        self.counts[lane as usize]
+        ((self.counts >> (lane * 8)) & 0xff) as u32
     }
 
     fn non_ascii(&self) -> bool {
@@ -115,6 +119,15 @@ impl TextStats {
     fn has_letters(&self, word: u32) -> bool {
         self.letters & word == word
     }
+}
+
+/// The lane-wise sum of two packed counts, each lane at most 255.
+fn saturating_lane_add(a: u64, b: u64) -> u64 {
+    (0..8).fold(0, |out, lane| {
+        let shift = lane * 8;
+        let sum = ((a >> shift) & 0xff) + ((b >> shift) & 0xff);
+        out | sum.min(0xff) << shift
+    })
 }
 
 /// What a string must contain for a rule's pattern to find anything in it
@@ -166,34 +179,24 @@ impl Needs {
         1 << self as u32
     }
 
-    /// The bits of the needs among `wanted` that `text` meets.
+    /// The bits of the needs among `wanted` that `text` meets: what
+    /// [`Needs::may_match`] says for each, the needs that only count bytes
+    /// worked out together without branches.
     pub(crate) fn check_all(wanted: u32, text: &str, stats: &TextStats) -> u32 {
-        let mut bits = 0;
-        macro_rules! check {
-            ($($need:ident),*) => {$(
-                if wanted & Needs::$need.bit() != 0 && Needs::$need.may_match(text, stats) {
-                    bits |= Needs::$need.bit();
-                }
-            )*};
+        use Needs::*;
+        let bit = |need: Needs, yes: bool| u32::from(yes) << need as u32;
+        let counted = [
+            Anything, Ipv4, Ipv6, Creditcard, Iban, Imei, Mac, Uuid, Email, Usssn, TokenKey,
+        ];
+        let mut bits = counted.into_iter().fold(0, |bits, need| {
+            bits | bit(need, need.may_match(text, stats))
+        });
+        bits &= wanted;
+        for need in [Bearer, Userpath, Pemkey, Urlauth, PasswordKey] {
+            if wanted & need.bit() != 0 && need.may_match(text, stats) {
+                bits |= need.bit();
+            }
         }
-        check!(
-            Anything,
-            Ipv4,
-            Ipv6,
-            Creditcard,
-            Iban,
-            Imei,
-            Mac,
-            Uuid,
-            Email,
-            Usssn,
-            Bearer,
-            Userpath,
-            Pemkey,
-            Urlauth,
-            PasswordKey,
-            TokenKey
-        );
         bits
     }
 
@@ -548,6 +551,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// All needs, one bit each.
+    const ALL: [Needs; 16] = [
+        Needs::Anything,
+        Needs::Ipv4,
+        Needs::Ipv6,
+        Needs::Creditcard,
+        Needs::Iban,
+        Needs::Imei,
+        Needs::Mac,
+        Needs::Uuid,
+        Needs::Email,
+        Needs::Usssn,
+        Needs::Bearer,
+        Needs::Userpath,
+        Needs::Pemkey,
+        Needs::Urlauth,
+        Needs::PasswordKey,
+        Needs::TokenKey,
+    ];
+
+    proptest! {
+        /// `check_all` says for each wanted need what `may_match` says.
+        #[test]
+        fn check_all_agrees_with_may_match(s in text(), wanted in any::<u16>()) {
+            let stats = TextStats::new(&s);
+            let wanted = u32::from(wanted);
+            let expected = ALL
+                .iter()
+                .filter(|n| wanted & n.bit() != 0 && n.may_match(&s, &stats))
+                .fold(0, |bits, n| bits | n.bit());
+            prop_assert_eq!(Needs::check_all(wanted, &s, &stats), expected);
+        }
+    }
+
+    /// Counts add up across the 255-byte blocks of a long string, and stop
+    /// at 255 instead of spilling into the next class.
+    #[test]
+    fn counts_of_long_strings() {
+        let card_at_end = format!("{}4111 1111 1111 1111", "x".repeat(600));
+        let meets = |s: &str| Needs::check_all(u32::MAX, s, &TextStats::new(s));
+        assert_ne!(meets(&card_at_end) & Needs::Creditcard.bit(), 0);
+        let split = format!("{}4111111{}11111111", "x".repeat(248), "y".repeat(300));
+        assert_ne!(meets(&split) & Needs::Creditcard.bit(), 0);
+        // 700 digits: the digit lane stays at 255; no dot, colon or dash
+        // appears from an overflow.
+        let digits = "7".repeat(700);
+        let stats = TextStats::new(&digits);
+        assert_eq!(stats.count(DIGIT), 255);
+        assert_eq!(stats.count(DOT), 0);
+        assert_eq!(meets(&digits) & (Needs::Ipv4.bit() | Needs::Ipv6.bit()), 0);
+        let dashes = "-".repeat(600);
+        assert_eq!(TextStats::new(&dashes).count(DASH), 255);
+        assert_eq!(TextStats::new(&dashes).count(AT), 0);
+        assert_eq!(meets(&"x".repeat(14)) & Needs::Creditcard.bit(), 0);
     }
 
     #[test]
