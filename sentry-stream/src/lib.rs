@@ -15,8 +15,9 @@
 //!   the one-process deployment) or, with the cargo feature `kafka`,
 //!   `KafkaBroker` (`kafka://host:port`, the scaled deployment).
 //!
-//! Semantics follow Kafka's: a topic has partitions, a record's offset is its
-//! index in its partition, a keyed record goes to the partition chosen by a
+//! Semantics follow Kafka's: a topic has partitions, a record's offset grows
+//! with each record of its partition (the embedded backends number them 0,
+//! 1, 2, ...; a Kafka broker may skip offsets), a keyed record goes to the partition chosen by a
 //! stable hash of its key ([`partition_for_key`]) and unkeyed records are
 //! spread round-robin. Order is kept within a partition. Delivery is
 //! at-least-once: a consumer that restarts resumes after the last commit, so
