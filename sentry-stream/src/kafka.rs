@@ -18,10 +18,11 @@
 //!   came after the write: the test broker answers that error when two
 //!   produce requests race for a partition's next offset, and topic
 //!   creations are retried the same way. Kafka's idempotent producer,
-//!   which prevents duplicates, is off by default: with the test broker (tansu on S3 storage), a restart
-//!   under load once lost an acknowledged record with it on, never with it
-//!   off. Against Apache Kafka, `enable.idempotence=true` in the URL turns
-//!   it on (brokers before 2.8 want the `IdempotentWrite` permission).
+//!   which prevents duplicates, is off by default: with the test broker
+//!   (tansu on S3 storage), a restart under load once lost an acknowledged
+//!   record with it on, never with it off. Against Apache Kafka,
+//!   `enable.idempotence=true` in the URL turns it on (brokers before 2.8
+//!   want the `IdempotentWrite` permission).
 //! - Consumers of one group split the partitions between them (Kafka's group
 //!   protocol); offsets are committed only when [`Consumer::commit`] is called
 //!   (no auto-commit). [`Broker::consumer`] waits until the group gave the new

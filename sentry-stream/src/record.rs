@@ -34,8 +34,8 @@ pub struct Record {
     pub partition: u32,
     /// Its offset in the partition: larger than those of the records
     /// before it, never reused. The embedded backends number records 0, 1,
-    /// 2, ...; a Kafka broker may leave gaps (one that refuses a write it
-    /// raced another for can have used up that write's offsets).
+    /// 2, ...; a Kafka broker may leave gaps (the test broker did, after
+    /// refusing a write that raced another).
     pub offset: u64,
     /// When the broker accepted it, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sentry_stream::{Broker, CommitOffset, MemoryBroker, StreamError, partition_for_key};
 
-use crate::util::{read_all, read_n};
+use crate::util::{assert_nothing_more, read_all, read_n};
 
 /// Partitions of every topic in the suite.
 pub(crate) const PARTITIONS: u32 = 3;
@@ -119,13 +119,7 @@ async fn produce_consume_order_per_partition(broker: Arc<dyn Broker>) {
             .push((r.offset, r.payload));
     }
     assert_eq!(got, expected);
-    assert!(
-        consumer
-            .poll(10, Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(consumer.as_mut(), 10, Duration::from_millis(50)).await;
 }
 
 /// The offsets 30 records got one after the other (by partition, in
@@ -215,13 +209,7 @@ async fn commit_then_new_consumer_resumes_after_commit(broker: Arc<dyn Broker>) 
     let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, [4, 5, 6, 7, 8, 9]);
     assert_eq!(records[0].payload, payload(4));
-    assert!(
-        second
-            .poll(10, Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(second.as_mut(), 10, Duration::from_millis(50)).await;
     // A commit does not move the reading position of the consumer.
     second
         .commit(&[CommitOffset {
@@ -231,13 +219,7 @@ async fn commit_then_new_consumer_resumes_after_commit(broker: Arc<dyn Broker>) 
         }])
         .await
         .unwrap();
-    assert!(
-        second
-            .poll(10, Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(second.as_mut(), 10, Duration::from_millis(50)).await;
     // One live consumer per group: Kafka would split the partitions.
     drop(second);
     let mut third = broker.consumer("g", &["resume"]).await.unwrap();
@@ -259,12 +241,7 @@ async fn groups_are_independent(broker: Arc<dyn Broker>) {
     assert_eq!(read_n(b.as_mut(), 9).await.len(), 9);
     drop(a);
     let mut a2 = broker.consumer("a", &["shared"]).await.unwrap();
-    assert!(
-        a2.poll(10, Duration::from_millis(100))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(a2.as_mut(), 10, Duration::from_millis(100)).await;
 }
 
 async fn poll_timeout_returns_empty(broker: Arc<dyn Broker>) {
@@ -282,20 +259,8 @@ async fn poll_timeout_returns_empty(broker: Arc<dyn Broker>) {
         .await
         .unwrap();
     assert_eq!(read_n(consumer.as_mut(), 1).await.len(), 1);
-    assert!(
-        consumer
-            .poll(10, Duration::from_millis(100))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        consumer
-            .poll(0, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(consumer.as_mut(), 10, Duration::from_millis(100)).await;
+    assert_nothing_more(consumer.as_mut(), 0, Duration::from_secs(10)).await;
 }
 
 async fn poll_wakes_on_produce(broker: Arc<dyn Broker>) {
@@ -435,13 +400,7 @@ async fn max_records_is_respected(broker: Arc<dyn Broker>) {
         total += batch.len();
     }
     assert_eq!(total, 20);
-    assert!(
-        consumer
-            .poll(3, Duration::from_millis(300))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(consumer.as_mut(), 3, Duration::from_millis(300)).await;
 }
 
 async fn consumer_reads_several_topics(broker: Arc<dyn Broker>) {
@@ -461,13 +420,7 @@ async fn consumer_reads_several_topics(broker: Arc<dyn Broker>) {
 
 async fn consumer_sees_topics_created_later(broker: Arc<dyn Broker>) {
     let mut consumer = broker.consumer("g", &["later"]).await.unwrap();
-    assert!(
-        consumer
-            .poll(10, Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_nothing_more(consumer.as_mut(), 10, Duration::from_millis(50)).await;
     let producer = broker.producer();
     producer.produce("later", None, payload(1)).await.unwrap();
     let records = read_n(consumer.as_mut(), 1).await;

@@ -25,6 +25,16 @@ pub(crate) async fn read_n(consumer: &mut dyn Consumer, count: usize) -> Vec<Rec
     out
 }
 
+/// Asserts that a poll of up to `max` records, waiting up to `wait`,
+/// returns none.
+pub(crate) async fn assert_nothing_more(consumer: &mut dyn Consumer, max: usize, wait: Duration) {
+    let records = consumer.poll(max, wait).await.unwrap();
+    assert!(
+        records.is_empty(),
+        "expected no more records, got {records:?}"
+    );
+}
+
 /// Polls until a poll times out, returning everything read.
 pub(crate) async fn read_all(consumer: &mut dyn Consumer) -> Vec<Record> {
     let mut out = Vec::new();
